@@ -1,0 +1,50 @@
+"""Connect to Dask: an existing scheduler when given an address, else a
+LocalCluster started (and stopped) for the job."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from distributed import Client, LocalCluster
+
+ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+
+
+def quiet_dask_logs() -> None:
+    """p2p shuffles and cluster start-up log at INFO/WARNING on every run; keep job output readable."""
+    for name in ("distributed.shuffle._scheduler_plugin", "distributed.http.proxy", "distributed.nanny"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextmanager
+def dask_client(
+    address: str | None = None,
+    *,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    memory_limit: str | int = "auto",
+) -> Iterator[Client]:
+    """A Dask client for the duration of a job.
+
+    ``address`` (or ``$DASK_SCHEDULER_ADDRESS``) connects to a running scheduler;
+    otherwise a LocalCluster with one single-threaded worker process per core
+    (pandas and pyarrow work holds the GIL often enough that processes beat
+    threads here).
+    """
+    quiet_dask_logs()
+    address = address or os.environ.get(ADDRESS_ENV) or None
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    with LocalCluster(
+        n_workers=n_workers or os.cpu_count() or 1,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        memory_limit=memory_limit,
+        dashboard_address=None,
+    ) as cluster, Client(cluster) as client:
+        yield client

@@ -1,0 +1,1 @@
+"""Token-labelled corpora: readers for each input format, sentence grouping, splits."""

@@ -1,0 +1,285 @@
+"""Readers: token-labelled files in, the token table (DESIGN.md) out, as Dask
+dataframes.
+
+Every reader returns a :class:`TokenRead`: ``tokens`` (``sentence_id``,
+``token_index``, ``word``, ``tag``), ``rejects`` (``source_file``, ``line``,
+``reason``, ``text``) and the files it read. Partitions hold whole sentences
+in input order (see ``blocks.py``), which ``group_sentences`` relies on.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import dask
+import dask.dataframe as dd
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from fsspec.core import get_fs_token_paths
+
+from nerbatch.corpus.blocks import AlignedBlock, align_blocks, plan_byte_ranges, read_range, scan_block
+from nerbatch.corpus.layouts import (
+    GMB_LAYOUT,
+    TUTORIAL_LAYOUT,
+    ConllLayout,
+    CorpusFormat,
+    CsvLayout,
+    detect_format,
+    read_header,
+)
+from nerbatch.corpus.lines import CsvColumns, parse_conll_lines, parse_csv_lines
+from nerbatch.corpus.tokens import ROW_DTYPES, assemble_rows, empty_rows
+from nerbatch.errors import InputError
+
+DEFAULT_BLOCKSIZE = 8 * 2**20
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """One input file and how it is read."""
+
+    path: str
+    label: str  # prefix of its sentence ids: the path relative to the inputs' common folder
+    format: CorpusFormat
+    layout: CsvLayout | ConllLayout
+    size: int
+    split: str | None = None  # a whole file assigned to one split (--split-file)
+
+
+@dataclass
+class TokenRead:
+    files: list[CorpusFile]
+    rows: dd.DataFrame  # every non-blank line: token columns + source_file, line, reason, text
+    n_blank_lines: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> dd.DataFrame:
+        """The token table: kept tokens only."""
+        kept = self.rows[self.rows["reason"].isna()]
+        return kept[["sentence_id", "token_index", "word", "tag"]]
+
+    @property
+    def rejects(self) -> dd.DataFrame:
+        bad = self.rows[~self.rows["reason"].isna()]
+        return bad[["source_file", "line", "reason", "text", "sentence_id"]]
+
+
+def expand_paths(inputs: Sequence[str] | str) -> list[str]:
+    """Paths, globs or fsspec URLs -> a sorted, de-duplicated list of files."""
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    found: list[str] = []
+    for item in inputs:
+        fs, _, paths = get_fs_token_paths(item)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        if not paths:
+            raise InputError(item, "no file matches")
+        for p in sorted(paths):
+            if fs.isdir(p):
+                raise InputError(item, "is a directory; give files or a glob")
+            found.append(p if protocol == "file" else f"{protocol}://{p}")
+    return list(dict.fromkeys(found))
+
+
+def file_labels(paths: Sequence[str]) -> dict[str, str]:
+    """Short, unique labels: each path relative to the common folder of all inputs.
+
+    Labels prefix sentence ids, so moving the whole corpus folder keeps ids (and
+    therefore splits) unchanged.
+    """
+    plain = [p.split("://", 1)[-1] for p in paths]
+    if len(plain) == 1:
+        return {paths[0]: posixpath.basename(plain[0])}
+    common = posixpath.commonpath(plain) if all(p.startswith("/") for p in plain) else os.path.commonpath(plain)
+    return {p: posixpath.relpath(q, common) for p, q in zip(paths, plain)}
+
+
+def resolve_layout(
+    path: str,
+    fmt: CorpusFormat,
+    *,
+    encoding: str | None = None,
+    sentence_column: str | None = None,
+    word_column: str | None = None,
+    tag_column: str | None = None,
+    sentence_marker: str | None = None,
+    conll_tag_column: int = -1,
+    delimiter: str = ",",
+) -> CsvLayout | ConllLayout:
+    """The layout of one file from its format and the user's column options."""
+    overrides = {
+        k: v
+        for k, v in dict(
+            sentence_column=sentence_column,
+            word_column=word_column,
+            tag_column=tag_column,
+            sentence_marker=sentence_marker,
+            encoding=encoding,
+        ).items()
+        if v is not None
+    }
+    if fmt is CorpusFormat.GMB:
+        return GMB_LAYOUT.model_copy(update=overrides)
+    if fmt is CorpusFormat.TUTORIAL:
+        return TUTORIAL_LAYOUT.model_copy(update=overrides)
+    if fmt is CorpusFormat.CONLL:
+        return ConllLayout(tag_column=conll_tag_column, encoding=encoding or "utf-8")
+    missing = [n for n in ("sentence_column", "word_column", "tag_column") if n not in overrides]
+    if missing:
+        raise InputError(path, f"format {fmt.value} needs the column mapping: " + ", ".join("--" + m.replace("_", "-") for m in missing))
+    return CsvLayout(delimiter=delimiter, **overrides)
+
+
+def read_corpus(
+    inputs: Sequence[str] | str,
+    *,
+    fmt: CorpusFormat | str = CorpusFormat.AUTO,
+    blocksize: int | None = DEFAULT_BLOCKSIZE,
+    split_of: dict[str, str] | None = None,
+    **layout_options,
+) -> TokenRead:
+    """Read token-labelled files of one format (or ``auto``: detected per file).
+
+    ``layout_options`` are those of :func:`resolve_layout` (encoding, column
+    mapping, CoNLL tag column). ``split_of`` maps a path to the split its whole
+    content belongs to. Pass 1 (finding sentence starts in each byte block) runs
+    on the current Dask scheduler before this returns; the returned frames are
+    lazy.
+    """
+    fmt = CorpusFormat(fmt)
+    paths = expand_paths(inputs)
+    labels = file_labels(paths)
+    files: list[CorpusFile] = []
+    notes: list[str] = []
+    for path in paths:
+        file_fmt = detect_format(path) if fmt is CorpusFormat.AUTO else fmt
+        if fmt is CorpusFormat.AUTO:
+            notes.append(f"{labels[path]}: format {file_fmt.value} (detected)")
+        if file_fmt is CorpusFormat.PARQUET and not layout_options.get("sentence_column"):
+            layout_options = {"sentence_column": "sentence_id", "word_column": "word", "tag_column": "tag", **layout_options}
+        layout = resolve_layout(path, file_fmt, **layout_options)
+        fs, _, (plain,) = get_fs_token_paths(path)
+        files.append(CorpusFile(path, labels[path], file_fmt, layout, int(fs.size(plain)), (split_of or {}).get(path)))
+
+    pieces: list[tuple[CorpusFile, AlignedBlock | None]] = []
+    for f, blocks in zip(files, _plan_blocks(files, blocksize)):
+        pieces.extend((f, b) for b in blocks)
+    rows = dd.from_map(_read_piece, pieces, meta=empty_rows(), label="read-corpus", enforce_metadata=False)
+    return TokenRead(files=files, rows=rows, notes=notes)
+
+
+def _line_parser(f: CorpusFile):
+    if isinstance(f.layout, ConllLayout):
+        return partial(parse_conll_lines, layout=f.layout)
+    return partial(parse_csv_lines, cols=_csv_columns(f))
+
+
+def _csv_columns(f: CorpusFile) -> CsvColumns:
+    layout = f.layout
+    assert isinstance(layout, CsvLayout)
+    header = read_header(f.path, layout.encoding, layout.delimiter)
+    positions = {}
+    for role in ("sentence_column", "word_column", "tag_column"):
+        name = getattr(layout, role)
+        if name not in header:
+            raise InputError(f.path, f"missing required column {name!r} (header has {header})", line=1)
+        positions[role] = header.index(name)
+    return CsvColumns(
+        width=len(header),
+        sentence=positions["sentence_column"],
+        word=positions["word_column"],
+        tag=positions["tag_column"],
+        delimiter=layout.delimiter,
+        encoding=layout.encoding,
+    )
+
+
+def _header_length(path: str) -> int:
+    with fsspec.open(path, "rb") as fh:
+        return len(fh.readline())
+
+
+def _plan_blocks(files: list[CorpusFile], blocksize: int | None) -> list[list[AlignedBlock | None]]:
+    """Pass 1 for every splittable file, as one Dask computation."""
+    plans: list = []
+    tasks = []
+    for f in files:
+        if f.format is CorpusFormat.PARQUET:
+            plans.append(None)
+            continue
+        if f.size == 0:
+            raise InputError(f.path, "file is empty")
+        compressed = f.path.lower().endswith(COMPRESSED_SUFFIXES)
+        is_csv = isinstance(f.layout, CsvLayout)
+        data_start = _header_length(f.path) if is_csv and not compressed else 0
+        first_line = 2 if is_csv else 1
+        if compressed:
+            plans.append((None, data_start, first_line))
+            continue
+        ranges = plan_byte_ranges(f.path, data_start, f.size, blocksize)
+        mode = f.layout.sentence_marker if is_csv else "first-token"
+        parse = _line_parser(f)
+        scans = [dask.delayed(scan_block, pure=True)(r, parse, mode, i == 0) for i, r in enumerate(ranges)]
+        plans.append((ranges, mode, first_line))
+        tasks.append(scans)
+    computed = iter(dask.compute(*tasks)) if tasks else iter(())
+    out: list[list[AlignedBlock | None]] = []
+    for f, plan in zip(files, plans):
+        if plan is None:
+            out.append([None])
+        elif plan[0] is None:
+            out.append([AlignedBlock(f.path, -1, -1, plan[2])])  # whole (compressed) file
+        else:
+            ranges, mode, first_line = plan
+            out.append(align_blocks(ranges, list(next(computed)), mode, first_line))
+    return out
+
+
+def _read_piece(piece: tuple[CorpusFile, AlignedBlock | None]) -> pd.DataFrame:
+    """Pass 2: one aligned block (or one Parquet file) -> token rows."""
+    f, block = piece
+    if block is None:
+        return _read_parquet_file(f)
+    if block.start < 0:  # a compressed file is read whole
+        with fsspec.open(f.path, "rb", compression="infer") as fh:
+            data = fh.read()
+        if isinstance(f.layout, CsvLayout):
+            data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+    else:
+        data = read_range(f.path, block.start, block.end)
+    parsed = _line_parser(f)(data, block.first_line, True)
+    mode = f.layout.sentence_marker if isinstance(f.layout, CsvLayout) else "first-token"
+    return assemble_rows(parsed.frame, mode, f.label, f.label)
+
+
+def _read_parquet_file(f: CorpusFile) -> pd.DataFrame:
+    layout = f.layout
+    assert isinstance(layout, CsvLayout)
+    wanted = [layout.sentence_column, layout.word_column, layout.tag_column]
+    try:
+        schema_names = pq.read_schema(fsspec.open(f.path, "rb").open()).names
+    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+        raise InputError(f.path, f"not a readable Parquet file ({exc})") from None
+    missing = [c for c in wanted if c not in schema_names]
+    if missing:
+        raise InputError(f.path, f"missing required column(s) {missing} (has {schema_names})")
+    table = pd.read_parquet(f.path, columns=wanted)
+    frame = pd.DataFrame(
+        {
+            "line": np.arange(1, len(table) + 1, dtype="int64"),  # row number in the file
+            "key": table[layout.sentence_column].astype("string").astype(object).where(lambda s: s.notna(), None),
+            "word": table[layout.word_column].astype("string").astype(object).where(lambda s: s.notna(), None),
+            "tag": table[layout.tag_column].astype("string").astype(object).where(lambda s: s.notna(), None),
+            "reason": None,
+            "raw": None,
+        }
+    )
+    return assemble_rows(frame, layout.sentence_marker, f.label, f.label)

@@ -1,0 +1,85 @@
+"""Counts over the sentence dataset, computed partition by partition and
+merged: words and tags per split, sentence lengths. Small enough to merge on
+the driver whatever the corpus size (they grow with the vocabulary, not with
+the number of tokens)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nerbatch.tables import SPLITS
+
+
+@dataclass
+class CorpusCounts:
+    sentences: Counter = field(default_factory=Counter)  # split -> sentences
+    tokens: Counter = field(default_factory=Counter)  # split -> tokens
+    words: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
+    tags: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))  # bincount of n_tokens
+
+    def merge(self, other: "CorpusCounts") -> "CorpusCounts":
+        out = CorpusCounts(self.sentences + other.sentences, self.tokens + other.tokens)
+        for s in SPLITS:
+            out.words[s] = self.words[s] + other.words[s]
+            out.tags[s] = self.tags[s] + other.tags[s]
+        n = max(len(self.lengths), len(other.lengths))
+        out.lengths = np.pad(self.lengths, (0, n - len(self.lengths))) + np.pad(other.lengths, (0, n - len(other.lengths)))
+        return out
+
+    def length_percentiles(self, qs: tuple[float, ...] = (50, 90, 95, 99)) -> dict[str, int]:
+        total = int(self.lengths.sum())
+        if total == 0:
+            return {**{f"p{int(q)}": 0 for q in qs}, "max": 0}
+        cum = np.cumsum(self.lengths)
+        out = {f"p{int(q)}": int(np.searchsorted(cum, total * q / 100)) for q in qs}
+        out["max"] = int(np.flatnonzero(self.lengths).max())
+        return out
+
+
+def _value_counts(values: pa.ChunkedArray | pa.Array) -> Counter:
+    if len(values) == 0:
+        return Counter()
+    vc = pc.value_counts(values)
+    return Counter(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist())))
+
+
+def count_partition(frame: pd.DataFrame) -> CorpusCounts:
+    """Counts for one partition of the sentence dataset (``SENTENCE_SCHEMA`` columns)."""
+    table = pa.Table.from_pandas(frame[["words", "tags", "n_tokens", "split"]], preserve_index=False)
+    counts = CorpusCounts()
+    split = table.column("split")
+    for s in SPLITS:
+        part = table.filter(pc.equal(split, s))
+        if part.num_rows == 0:
+            continue
+        counts.sentences[s] = part.num_rows
+        counts.tokens[s] = int(pc.sum(part.column("n_tokens")).as_py())
+        counts.words[s] = _value_counts(pc.list_flatten(part.column("words")))
+        counts.tags[s] = _value_counts(pc.list_flatten(part.column("tags")))
+    lengths = frame["n_tokens"].to_numpy(dtype=np.int64)
+    counts.lengths = np.bincount(lengths) if len(lengths) else np.zeros(1, dtype=np.int64)
+    return counts
+
+
+def _merge_all(parts: list[CorpusCounts]) -> CorpusCounts:
+    total = CorpusCounts()
+    for p in parts:
+        total = total.merge(p)
+    return total
+
+
+def count_corpus(sentences: dd.DataFrame, fan_in: int = 16) -> CorpusCounts:
+    """Counts over the whole sentence dataset, merged as a tree on the workers."""
+    level = [dask.delayed(count_partition)(p) for p in sentences.to_delayed()]
+    while len(level) > 1:
+        level = [dask.delayed(_merge_all)(level[i : i + fan_in]) for i in range(0, len(level), fan_in)]
+    return level[0].compute() if level else CorpusCounts()

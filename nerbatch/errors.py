@@ -1,0 +1,21 @@
+"""Errors meant for the user: one clear message naming the file (and line)."""
+
+from __future__ import annotations
+
+
+class NerbatchError(Exception):
+    """Base class for errors the CLI prints as a one-line message, no traceback."""
+
+
+class InputError(NerbatchError):
+    """An input file is missing, unreadable, empty, or lacks a required column."""
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+
+
+class StrictModeError(NerbatchError):
+    """``--strict`` was given and the input had rejected lines."""

@@ -1,0 +1,225 @@
+"""``prepare``: token-labelled corpora -> sentence dataset, rejects, vocabulary
+and a report, in one output directory.
+
+Output layout::
+
+    OUT/
+      sentences/part-00000.parquet ...   sentence_id, words, tags, n_tokens, split
+      rejects/part-00000.parquet ...     source_file, line, reason, text, sentence_id
+      vocab.json                         words (with counts), chars, tags
+      prepare_report.json                counts, rejects, lengths, OOV rates
+
+The directory appears complete or not at all: everything is written to a
+staging sibling and swapped in at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Literal
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from nerbatch import __version__
+from nerbatch.corpus.layouts import CorpusFormat
+from nerbatch.corpus.readers import DEFAULT_BLOCKSIZE, expand_paths, read_corpus
+from nerbatch.corpus.sentences import SplitFractions, group_sentences
+from nerbatch.corpus.statistics import CorpusCounts, count_corpus
+from nerbatch.errors import InputError, StrictModeError
+from nerbatch.tables import SENTENCE_SCHEMA, SPLITS
+from nerbatch.vocab import Vocabulary
+
+SENTENCES_DIR = "sentences"
+REJECTS_DIR = "rejects"
+VOCAB_FILE = "vocab.json"
+REPORT_FILE = "prepare_report.json"
+
+
+class PrepareOptions(BaseModel):
+    """Everything ``prepare`` can be told (the CLI and the flow build this)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: CorpusFormat = CorpusFormat.AUTO
+    encoding: str | None = None  # default: the layout's (latin-1 for GMB/tutorial, else utf-8)
+    sentence_column: str | None = None
+    word_column: str | None = None
+    tag_column: str | None = None
+    sentence_marker: Literal["first-token", "every-token"] | None = None
+    conll_tag_column: int = -1
+    delimiter: str = ","
+    blocksize: int | None = DEFAULT_BLOCKSIZE
+    strict: bool = False
+    splits: SplitFractions = SplitFractions()
+    #: split name -> paths/globs whose sentences all go to that split
+    split_files: dict[Literal["train", "validation", "test"], list[str]] = Field(default_factory=dict)
+    min_count: int = 1
+    max_vocab_size: int | None = None
+
+
+class PrepareReport(BaseModel):
+    output_dir: str
+    files: list[dict]
+    notes: list[str]
+    tokens_read: int
+    tokens_kept: int
+    tokens_rejected: int
+    rejects_by_reason: dict[str, int]
+    sentences: dict[str, int]
+    tokens: dict[str, int]
+    tag_counts: dict[str, int]
+    tags_missing_from_train: list[str]
+    sentence_length: dict[str, int]
+    vocab: dict[str, int]
+    oov_rate: dict[str, float]
+    seconds: float
+    nerbatch_version: str = __version__
+
+    def summary(self) -> str:
+        """A short human-readable summary for the end of a CLI run."""
+        s, t = self.sentences, self.tokens
+        lines = [
+            f"prepare: {len(self.files)} file(s) -> {self.output_dir} in {self.seconds:.1f}s",
+            *(f"  {n}" for n in self.notes),
+            f"  tokens read {self.tokens_read:,}; kept {self.tokens_kept:,}; rejected {self.tokens_rejected:,}",
+            "  sentences " + ", ".join(f"{k} {s.get(k, 0):,} ({t.get(k, 0):,} tokens)" for k in SPLITS),
+            "  sentence length " + ", ".join(f"{k} {v}" for k, v in self.sentence_length.items()),
+            f"  vocabulary {self.vocab['words']:,} words, {self.vocab['chars']:,} chars, {self.vocab['tags']} tags",
+            "  OOV rate " + ", ".join(f"{k} {v:.2%}" for k, v in self.oov_rate.items()),
+        ]
+        if self.rejects_by_reason:
+            lines.append("  rejects: " + "; ".join(f"{r}: {n:,}" for r, n in self.rejects_by_reason.items()))
+        if self.tags_missing_from_train:
+            lines.append(f"  tags absent from the train split: {', '.join(self.tags_missing_from_train)}")
+        return "\n".join(lines)
+
+
+def _part_name(i: int) -> str:
+    return f"part-{i:05d}.parquet"
+
+
+def _reason_category(reason: str) -> str:
+    """Group reasons that differ only by a line number or a quoted value."""
+    return re.sub(r" \(line \d+\)$| '.*'$| \(byte \d+\)$|: .*$", "", reason)
+
+
+def prepare_corpus(
+    inputs: list[str],
+    out_dir: str | Path,
+    options: PrepareOptions = PrepareOptions(),
+    *,
+    compute: Callable[..., tuple] = dask.compute,
+) -> PrepareReport:
+    """Read, validate, group, split and count a corpus on the current Dask scheduler.
+
+    ``compute`` runs the write graph (the CLI passes one with a progress bar).
+    Raises :class:`InputError` for unusable inputs and :class:`StrictModeError`
+    when ``options.strict`` and any line was rejected (nothing is written then).
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    split_of: dict[str, str] = {}
+    for split, patterns in options.split_files.items():
+        for path in expand_paths(patterns):
+            split_of[path] = split
+    all_inputs = list(dict.fromkeys([*inputs, *split_of]))
+    if not all_inputs:
+        raise InputError("<inputs>", "no input files given")
+    layout_options = options.model_dump(
+        include={"encoding", "sentence_column", "word_column", "tag_column", "sentence_marker", "conll_tag_column", "delimiter"}
+    )
+    read = read_corpus(all_inputs, fmt=options.format, blocksize=options.blocksize, split_of=split_of, **layout_options)
+    fixed = {f.label: f.split for f in read.files if f.split}
+    sentences = group_sentences(read.tokens, options.splits, fixed)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
+    try:
+        writes = [
+            sentences.to_parquet(
+                staging / SENTENCES_DIR, write_index=False, name_function=_part_name, schema=SENTENCE_SCHEMA, compute=False
+            ),
+            read.rejects.to_parquet(staging / REJECTS_DIR, write_index=False, name_function=_part_name, compute=False),
+        ]
+        compute(*writes)
+        counts = count_corpus(dd.read_parquet(staging / SENTENCES_DIR))
+        reasons = dd.read_parquet(staging / REJECTS_DIR, columns=["reason"])["reason"].compute()
+        if options.strict and len(reasons):
+            first = dd.read_parquet(staging / REJECTS_DIR).head(5)
+            where = "; ".join(f"{r.source_file}:{r.line}: {r.reason}" for r in first.itertuples())
+            raise StrictModeError(f"--strict: {len(reasons):,} rejected line(s), e.g. {where}")
+        vocab = build_vocabulary(counts, options.min_count, options.max_vocab_size)
+        vocab.save(staging / VOCAB_FILE)
+        report = _report(out_dir, read, counts, reasons, vocab, time.perf_counter() - started)
+        (staging / REPORT_FILE).write_text(report.model_dump_json(indent=1), encoding="utf-8")
+        replace_directory(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def build_vocabulary(counts: CorpusCounts, min_count: int = 1, max_size: int | None = None) -> Vocabulary:
+    """The vocabulary of the train split: words (by count), their characters, tags."""
+    words = counts.words["train"]
+    chars: Counter = Counter()
+    for word, n in words.items():
+        for ch in word:
+            chars[ch] += n
+    return Vocabulary.from_counts(words, chars, counts.tags["train"], min_count=min_count, max_size=max_size)
+
+
+def oov_rate(words: Counter, vocab: Vocabulary) -> float:
+    """Share of tokens (not types) whose word has no id of its own."""
+    total = sum(words.values())
+    unknown = sum(n for w, n in words.items() if not vocab.has_word(w))
+    return unknown / total if total else 0.0
+
+
+def _report(out_dir: Path, read, counts: CorpusCounts, reasons: pd.Series, vocab: Vocabulary, seconds: float) -> PrepareReport:
+    tag_counts: Counter = Counter()
+    for s in SPLITS:
+        tag_counts += counts.tags[s]
+    kept = sum(counts.tokens.values())
+    return PrepareReport(
+        output_dir=str(out_dir),
+        files=[{"path": f.path, "label": f.label, "format": f.format.value, "encoding": f.layout.encoding,
+                "bytes": f.size, "split": f.split} for f in read.files],
+        notes=read.notes,
+        tokens_read=kept + len(reasons),
+        tokens_kept=kept,
+        tokens_rejected=len(reasons),
+        rejects_by_reason=dict(Counter(_reason_category(r) for r in reasons).most_common()),
+        sentences={s: counts.sentences.get(s, 0) for s in SPLITS},
+        tokens={s: counts.tokens.get(s, 0) for s in SPLITS},
+        tag_counts=dict(tag_counts.most_common()),
+        tags_missing_from_train=sorted(set(tag_counts) - set(vocab.tags)),
+        sentence_length=counts.length_percentiles(),
+        vocab={"words": len(vocab.words), "chars": len(vocab.chars), "tags": len(vocab.tags)},
+        oov_rate={s: oov_rate(counts.words[s], vocab) for s in ("validation", "test")},
+        seconds=round(seconds, 3),
+    )
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Swap ``staging`` in for ``target``: the old one is renamed aside first,
+    then removed, so ``target`` is always either the old or the new whole."""
+    trash = None
+    if target.exists():
+        trash = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        target.rename(trash)
+    staging.rename(target)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def load_report(out_dir: str | Path) -> dict:
+    return json.loads((Path(out_dir) / REPORT_FILE).read_text(encoding="utf-8"))

@@ -1,0 +1,207 @@
+"""Readers on fixtures written here: every token comes out once, either kept
+or rejected with its file and line, whatever the partitioning."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import dask
+import pandas as pd
+import pytest
+
+from nerbatch.corpus.layouts import CorpusFormat, detect_format
+from nerbatch.corpus.readers import read_corpus
+from nerbatch.errors import InputError
+
+GMB_HEADER = "Sentence #,Word,POS,Tag\n"
+
+
+def gmb_lines(n_sentences: int, *, start: int = 1, long_every: int = 0) -> list[str]:
+    """GMB-layout rows: the sentence column filled only on the first token."""
+    rows = []
+    for s in range(start, start + n_sentences):
+        n_tokens = 40 if long_every and s % long_every == 0 else 3 + s % 5
+        for t in range(n_tokens):
+            marker = f"Sentence: {s}" if t == 0 else ""
+            word, tag = (f"Paris{s}", "B-geo") if t == 1 else (f"w{s}_{t}", "O")
+            rows.append(f"{marker},{word},NN,{tag}\n")
+    return rows
+
+
+def write(path: Path, text: str | bytes, encoding: str = "latin-1") -> Path:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
+    return path
+
+
+def compute_rows(read) -> pd.DataFrame:
+    with dask.config.set(scheduler="sync"):
+        return read.rows.compute().reset_index(drop=True)
+
+
+def test_gmb_forward_fill_is_independent_of_blocksize(tmp_path):
+    path = write(tmp_path / "ner_dataset.csv", GMB_HEADER + "".join(gmb_lines(60, long_every=7)))
+    whole = compute_rows(read_corpus(str(path), blocksize=None))
+    assert whole["reason"].isna().all()
+    assert whole["sentence_id"].nunique() == 60
+    for blocksize in (64, 200, 1000):  # many partitions start mid-sentence; 40-token sentences span several blocks
+        read = read_corpus(str(path), blocksize=blocksize)
+        assert read.rows.npartitions > 3
+        pd.testing.assert_frame_equal(compute_rows(read), whole)
+
+
+def test_every_partition_holds_whole_sentences(tmp_path):
+    path = write(tmp_path / "ner_dataset.csv", GMB_HEADER + "".join(gmb_lines(30, long_every=4)))
+    read = read_corpus(str(path), blocksize=100)
+    with dask.config.set(scheduler="sync"):
+        parts = [p.compute() for p in read.rows.to_delayed()]
+    ids_per_part = [set(p["sentence_id"]) for p in parts if len(p)]
+    for a, b in zip(ids_per_part, ids_per_part[1:]):
+        assert not a & b
+    assert all(p["token_index"].iat[0] == 0 for p in parts if len(p))
+
+
+def test_gmb_keeps_words_that_look_like_missing_values_and_decodes_latin1(tmp_path):
+    body = (
+        "Sentence: 1,None,NN,O\n,NA,NN,O\n,null,NN,O\n,nan,NN,O\n,\",\",\",\",O\n"
+        "Sentence: 2,caf\xe9,NN,B-org\n,M\xfcnchen,NNP,I-org\n"
+    )
+    path = write(tmp_path / "gmb.csv", GMB_HEADER + body)
+    rows = compute_rows(read_corpus(str(path)))
+    assert rows["word"].tolist() == ["None", "NA", "null", "nan", ",", "café", "München"]
+    assert rows["reason"].isna().all()
+    assert rows["line"].tolist() == list(range(2, 9))
+    assert rows["token_index"].tolist() == [0, 1, 2, 3, 4, 0, 1]
+
+
+def test_tutorial_layout_with_junk_columns(tmp_path):
+    header = ",pos,sentence_idx,,word,tag" + "," * 14 + "\n"
+    lines = []
+    for i, (s, w, t) in enumerate([(1, "Thousands", "O"), (1, "London", "B-geo"), (2, "Iraq", "B-geo"), (2, "war", "O")]):
+        lines.append(f"{i},NN,{s},,{w},{t}" + "," * 14 + "\r\n")
+    path = write(tmp_path / "ner.csv", header + "".join(lines))
+    assert detect_format(str(path)) is CorpusFormat.TUTORIAL
+    read = read_corpus(str(path))
+    rows = compute_rows(read)
+    assert read.notes == ["ner.csv: format tutorial (detected)"]
+    assert rows["sentence_id"].tolist() == ["ner.csv#1", "ner.csv#1", "ner.csv#2", "ner.csv#2"]
+    assert rows["word"].tolist() == ["Thousands", "London", "Iraq", "war"]
+
+
+def test_broken_lines_reject_their_whole_sentence_with_file_and_line(tmp_path):
+    body = (
+        "Sentence: 1,a,NN,O\n,b,NN,B-geo\n"  # lines 2-3: fine
+        "Sentence: 2,c,NN,O\n,d,NN,O,EXTRA\n,e,NN,O\n"  # line 5: too many fields
+        "Sentence: 3,f,NN,O\n,,NN,O\n"  # line 8: empty word
+        "Sentence: 4,g,NN,B_geo\n"  # line 9: invalid tag
+        'Sentence: 5,"h,NN,O\n,i,NN,O\n'  # line 10: bad quoting (unterminated quote)
+        "Sentence: 6,j,NN,I-per\n"  # line 12: fine (IOB1 I- is valid)
+    )
+    path = write(tmp_path / "broken.csv", GMB_HEADER + body)
+    for blocksize in (None, 30):
+        rows = compute_rows(read_corpus(str(path), blocksize=blocksize))
+        n_lines = body.count("\n")
+        assert len(rows) == n_lines  # every line is a token row, kept or rejected
+        kept = rows[rows["reason"].isna()]
+        assert kept["word"].tolist() == ["a", "b", "j"]
+        rejects = rows[rows["reason"].notna()].set_index("line")
+        assert rejects.loc[5, "reason"] == "expected 4 fields, found 5"
+        assert rejects.loc[4, "reason"] == "in a sentence with a rejected line (line 5)"
+        assert rejects.loc[8, "reason"] == "empty word"
+        assert rejects.loc[9, "reason"] == "invalid tag 'B_geo'"
+        assert rejects.loc[10, "reason"].startswith("malformed CSV line, bad quoting")
+        # An unparseable line cannot open a sentence, so line 11 joins sentence 4 (bad since line 9).
+        assert rejects.loc[11, "reason"] == "in a sentence with a rejected line (line 9)"
+        assert (rejects["source_file"] == "broken.csv").all()
+
+
+def test_undecodable_line_in_utf8_csv_is_rejected_alone(tmp_path):
+    data = ("sent,word,tag\n1,ok,O\n1,fine,O\n2,".encode() + b"caf\xe9" + ",O\n3,good,B-per\n".encode())
+    path = write(tmp_path / "tokens.csv", data)
+    rows = compute_rows(
+        read_corpus(str(path), fmt="csv", sentence_column="sent", word_column="word", tag_column="tag")
+    )
+    bad = rows[rows["reason"].notna()]
+    assert bad["line"].tolist() == [4]
+    assert bad["reason"].iat[0].startswith("not valid utf-8")
+    assert rows[rows["reason"].isna()]["word"].tolist() == ["ok", "fine", "good"]
+
+
+def test_tokens_before_the_first_marker_are_rejected(tmp_path):
+    path = write(tmp_path / "g.csv", GMB_HEADER + ",orphan,NN,O\nSentence: 1,a,NN,O\n")
+    rows = compute_rows(read_corpus(str(path)))
+    assert rows.set_index("line").loc[2, "reason"] == "line before the first sentence marker"
+    assert rows["reason"].isna().sum() == 1
+
+
+def test_sentence_ids_are_unique_across_files_with_clashing_numbers(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write(tmp_path / "a" / "part.csv", GMB_HEADER + "".join(gmb_lines(5)))
+    b = write(tmp_path / "b" / "part.csv", GMB_HEADER + "".join(gmb_lines(5)))
+    rows = compute_rows(read_corpus([str(a), str(b)]))
+    sentences = rows.drop_duplicates("sentence_id")
+    assert len(sentences) == 10
+    assert set(sentences["sentence_id"].str.split("#").str[0]) == {"a/part.csv", "b/part.csv"}
+
+
+def test_glob_input_reads_every_file_in_order(tmp_path):
+    for i in range(3):
+        write(tmp_path / f"p{i}.csv", GMB_HEADER + "".join(gmb_lines(4, start=1)))
+    rows = compute_rows(read_corpus(str(tmp_path / "p*.csv")))
+    assert rows["source_file"].unique().tolist() == ["p0.csv", "p1.csv", "p2.csv"]
+    assert rows["sentence_id"].nunique() == 12
+
+
+def test_conll_with_docstart_and_tag_column(tmp_path):
+    text = (
+        "-DOCSTART- -X- -X- O\n\n"
+        "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\n"
+        "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n\n"
+        "-DOCSTART- -X- -X- O\n\n"
+        "BRUSSELS NNP B-NP B-LOC\n"
+    )
+    path = write(tmp_path / "train.conll", text, "utf-8")
+    assert detect_format(str(path)) is CorpusFormat.CONLL
+    for blocksize in (None, 20):
+        rows = compute_rows(read_corpus(str(path), blocksize=blocksize))
+        assert rows["reason"].isna().all()
+        groups = rows.groupby("sentence_id", sort=False)["word"].apply(list).tolist()
+        assert groups == [["EU", "rejects", "German"], ["Peter", "Blackburn"], ["BRUSSELS"]]
+        assert rows["tag"].tolist() == ["B-ORG", "O", "B-MISC", "B-PER", "I-PER", "B-LOC"]
+        assert rows["sentence_id"].iat[0] == "train.conll#L3"
+    chunk_tags = compute_rows(read_corpus(str(path), conll_tag_column=2))["tag"].tolist()
+    assert chunk_tags[:3] == ["B-NP", "B-VP", "B-NP"]
+
+
+def test_parquet_token_table_with_column_mapping(tmp_path):
+    frame = pd.DataFrame({"sid": ["s1", "s1", "s2"], "token": ["Angela", "Merkel", "spoke"], "label": ["B-PER", "I-PER", "O"]})
+    path = tmp_path / "tokens.parquet"
+    frame.to_parquet(path)
+    rows = compute_rows(read_corpus(str(path), sentence_column="sid", word_column="token", tag_column="label"))
+    assert rows["sentence_id"].tolist() == ["tokens.parquet#s1", "tokens.parquet#s1", "tokens.parquet#s2"]
+    assert rows["token_index"].tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: write(p, ""), "file is empty"),
+        (lambda p: write(p, "Sentence #,Word,POS\nSentence: 1,a,NN\n"), "cannot tell the format"),
+        (lambda p: p, "file not found"),
+    ],
+)
+def test_unusable_files_give_one_clear_error_naming_the_file(tmp_path, make, message):
+    path = tmp_path / "bad.csv"
+    make(path)
+    with pytest.raises(InputError) as info:
+        read_corpus(str(path))
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+
+
+def test_missing_mapped_column_names_file_and_column(tmp_path):
+    path = write(tmp_path / "t.csv", "sent,word\n1,a\n")
+    with pytest.raises(InputError, match=r"t\.csv:1: missing required column 'tag'"):
+        read_corpus(str(path), fmt="csv", sentence_column="sent", word_column="word", tag_column="tag")
