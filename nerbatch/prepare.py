@@ -25,17 +25,18 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import dask
-import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from nerbatch import __version__
 from nerbatch.corpus.layouts import CorpusFormat
 from nerbatch.corpus.readers import DEFAULT_BLOCKSIZE, expand_paths, read_corpus
-from nerbatch.corpus.sentences import SplitFractions, group_sentences
-from nerbatch.corpus.statistics import CorpusCounts, count_corpus
+from nerbatch.corpus.sentences import SplitFractions, group_partition
+from nerbatch.corpus.statistics import MAX_EXAMPLES, CorpusCounts, count_partition, merge_counts
 from nerbatch.errors import InputError, StrictModeError
-from nerbatch.tables import SENTENCE_SCHEMA, SPLITS
+from nerbatch.tables import REJECT_SCHEMA, SENTENCE_SCHEMA, SPLITS
 from nerbatch.vocab import Vocabulary
 
 SENTENCES_DIR = "sentences"
@@ -139,32 +140,71 @@ def prepare_corpus(
     )
     read = read_corpus(all_inputs, fmt=options.format, blocksize=options.blocksize, split_of=split_of, **layout_options)
     fixed = {f.label: f.split for f in read.files if f.split}
-    sentences = group_sentences(read.tokens, options.splits, fixed)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
     try:
-        writes = [
-            sentences.to_parquet(
-                staging / SENTENCES_DIR, write_index=False, name_function=_part_name, schema=SENTENCE_SCHEMA, compute=False
-            ),
-            read.rejects.to_parquet(staging / REJECTS_DIR, write_index=False, name_function=_part_name, compute=False),
-        ]
-        compute(*writes)
-        counts = count_corpus(dd.read_parquet(staging / SENTENCES_DIR))
-        reasons = dd.read_parquet(staging / REJECTS_DIR, columns=["reason"])["reason"].compute()
-        if options.strict and len(reasons):
-            first = dd.read_parquet(staging / REJECTS_DIR).head(5)
-            where = "; ".join(f"{r.source_file}:{r.line}: {r.reason}" for r in first.itertuples())
-            raise StrictModeError(f"--strict: {len(reasons):,} rejected line(s), e.g. {where}")
+        (staging / SENTENCES_DIR).mkdir(parents=True)
+        (staging / REJECTS_DIR).mkdir()
+        # One task per partition groups, writes and counts it: the corpus is parsed once.
+        written = read.rows.map_partitions(
+            write_partition, str(staging), options.splits, fixed, meta=_COUNTS_META, enforce_metadata=False
+        )
+        total = written.reduction(
+            chunk=_to_counts_frame, aggregate=_merge_counts_frame, meta=_COUNTS_META, split_every=16
+        )
+        (counts_frame,) = compute(total)
+        counts = counts_frame["counts"].iat[0]
+        n_rejects = sum(counts.rejects.values())
+        if options.strict and n_rejects:
+            where = "; ".join(f"{f}:{line}: {reason}" for f, line, reason in counts.reject_examples)
+            raise StrictModeError(f"--strict: {n_rejects:,} rejected line(s), e.g. {where}")
+        if n_rejects == 0:  # keep rejects/ a readable (empty) dataset
+            pq.write_table(REJECT_SCHEMA.empty_table(), staging / REJECTS_DIR / _part_name(0))
         vocab = build_vocabulary(counts, options.min_count, options.max_vocab_size)
         vocab.save(staging / VOCAB_FILE)
-        report = _report(out_dir, read, counts, reasons, vocab, time.perf_counter() - started)
+        report = _report(out_dir, read, counts, vocab, time.perf_counter() - started)
         (staging / REPORT_FILE).write_text(report.model_dump_json(indent=1), encoding="utf-8")
         replace_directory(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+_COUNTS_META = pd.DataFrame({"counts": pd.Series([], dtype=object)})
+
+
+def write_partition(
+    rows: pd.DataFrame, staging: str, fractions: SplitFractions, fixed: dict[str, str], partition_info=None
+) -> pd.DataFrame:
+    """Group one partition of token rows into sentences, write its sentences and
+    rejects as ``part-<n>.parquet`` (named by partition number, so a retried task
+    overwrites its own file), and return its counts in a one-row frame."""
+    number = partition_info["number"] if partition_info else 0
+    bad = rows["reason"].notna()
+    sentences = group_partition(rows.loc[~bad, ["sentence_id", "token_index", "word", "tag"]], fractions, fixed)
+    pq.write_table(
+        pa.Table.from_pandas(sentences, schema=SENTENCE_SCHEMA, preserve_index=False),
+        Path(staging) / SENTENCES_DIR / _part_name(number),
+    )
+    counts = count_partition(sentences)
+    if bad.any():
+        rejects = rows.loc[bad, list(REJECT_SCHEMA.names)]
+        pq.write_table(
+            pa.Table.from_pandas(rejects, schema=REJECT_SCHEMA, preserve_index=False),
+            Path(staging) / REJECTS_DIR / _part_name(number),
+        )
+        counts.rejects = Counter(_reason_category(r) for r in rejects["reason"])
+        counts.reject_examples = list(rejects[["source_file", "line", "reason"]].head(MAX_EXAMPLES).itertuples(index=False, name=None))
+    return pd.DataFrame({"counts": [counts]})
+
+
+def _to_counts_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"counts": [merge_counts(frame["counts"])]})
+
+
+def _merge_counts_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    return _to_counts_frame(frame)
 
 
 def build_vocabulary(counts: CorpusCounts, min_count: int = 1, max_size: int | None = None) -> Vocabulary:
@@ -184,20 +224,21 @@ def oov_rate(words: Counter, vocab: Vocabulary) -> float:
     return unknown / total if total else 0.0
 
 
-def _report(out_dir: Path, read, counts: CorpusCounts, reasons: pd.Series, vocab: Vocabulary, seconds: float) -> PrepareReport:
+def _report(out_dir: Path, read, counts: CorpusCounts, vocab: Vocabulary, seconds: float) -> PrepareReport:
     tag_counts: Counter = Counter()
     for s in SPLITS:
         tag_counts += counts.tags[s]
     kept = sum(counts.tokens.values())
+    n_rejects = sum(counts.rejects.values())
     return PrepareReport(
         output_dir=str(out_dir),
         files=[{"path": f.path, "label": f.label, "format": f.format.value, "encoding": f.layout.encoding,
                 "bytes": f.size, "split": f.split} for f in read.files],
         notes=read.notes,
-        tokens_read=kept + len(reasons),
+        tokens_read=kept + n_rejects,
         tokens_kept=kept,
-        tokens_rejected=len(reasons),
-        rejects_by_reason=dict(Counter(_reason_category(r) for r in reasons).most_common()),
+        tokens_rejected=n_rejects,
+        rejects_by_reason=dict(counts.rejects.most_common()),
         sentences={s: counts.sentences.get(s, 0) for s in SPLITS},
         tokens={s: counts.tokens.get(s, 0) for s in SPLITS},
         tag_counts=dict(tag_counts.most_common()),

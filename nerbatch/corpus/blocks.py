@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import fsspec
+import numpy as np
+import pyarrow.compute as pc
 from fsspec.utils import seek_delimiter
 
 from nerbatch.corpus.lines import ParsedLines, line_spans
@@ -90,12 +92,12 @@ def scan_block(block: ByteRange, parse: LineParser, mode: str, at_start: bool) -
     starts_b, _ = line_spans(data)
     parsed = parse(data, 0, at_start)
     frame = parsed.frame
-    if frame.empty:
+    if frame.num_rows == 0:
         return BlockScan(parsed.n_lines, None, None, None)
-    line_offsets = frame["line"].to_numpy()
+    line_offsets = frame.column("line").to_numpy()
     starts = sentence_starts(frame, mode)
-    keys = frame["key"].astype("string")
-    keyed = (keys.notna() & (keys != "")).to_numpy()
+    keys = frame.column("key")
+    keyed = pc.fill_null(pc.and_(pc.is_valid(keys), pc.not_equal(keys, "")), False).to_numpy(zero_copy_only=False)
 
     def at(row: int) -> tuple[int, int]:
         off = int(line_offsets[row])
@@ -104,8 +106,8 @@ def scan_block(block: ByteRange, parse: LineParser, mode: str, at_start: bool) -
     first_key = last_key = None
     if keyed.any():
         i = int(keyed.argmax())
-        first_key = (*at(i), str(keys.iat[i]))
-        last_key = str(keys[keyed].iat[-1])
+        first_key = (*at(i), keys[i].as_py())
+        last_key = keys[int(np.flatnonzero(keyed)[-1])].as_py()
     candidates = starts.nonzero()[0]
     if mode == "every-token" and first_key is not None:
         candidates = candidates[candidates != keyed.argmax()]

@@ -1,4 +1,5 @@
-"""Parse a byte range of whole lines into a *line frame*, one row per non-blank line.
+"""Parse a byte range of whole lines into a *line frame* (an Arrow table), one
+row per non-blank line.
 
 Line frame columns: ``line`` (int64, physical 1-based line number in the file),
 ``key`` (sentence cell; None when the line could not be parsed), ``word``,
@@ -20,13 +21,15 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from nerbatch.corpus.layouts import ConllLayout
 
-LINE_FRAME_COLUMNS = ["line", "key", "word", "tag", "reason", "raw"]
+LINE_FRAME_SCHEMA = pa.schema(
+    [("line", pa.int64()), ("key", pa.string()), ("word", pa.string()), ("tag", pa.string()),
+     ("reason", pa.string()), ("raw", pa.string())]
+)
 DOCSTART = "-DOCSTART-"
 
 
@@ -44,7 +47,7 @@ class CsvColumns:
 
 @dataclass
 class ParsedLines:
-    frame: pd.DataFrame
+    frame: pa.Table  # LINE_FRAME_SCHEMA
     n_lines: int  # physical lines in the range, blank ones included
     n_blank: int
 
@@ -62,8 +65,8 @@ def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def _empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "line" else object) for c in LINE_FRAME_COLUMNS})
+def _empty_frame() -> pa.Table:
+    return LINE_FRAME_SCHEMA.empty_table()
 
 
 def parse_csv_lines(data: bytes, first_line: int, at_start: bool, cols: CsvColumns) -> ParsedLines:
@@ -76,22 +79,29 @@ def parse_csv_lines(data: bytes, first_line: int, at_start: bool, cols: CsvColum
     n_lines, n_blank = len(starts), len(starts) - len(nonblank)
     if len(nonblank) == 0:
         return ParsedLines(_empty_frame(), n_lines, n_blank)
-    frame = _parse_csv_fast(data, cols, len(nonblank))
-    if frame is None:
-        frame = _parse_csv_by_line(data, starts[nonblank], ends[nonblank], cols)
-    frame.insert(0, "line", (first_line + nonblank).astype("int64"))
-    bad = frame["reason"].notna().to_numpy()
-    if bad.any():
+    columns = _parse_csv_fast(data, cols, len(nonblank))
+    if columns is None:
+        columns = _parse_csv_by_line(data, starts[nonblank], ends[nonblank], cols)
+    reason = columns["reason"]
+    raw = pa.nulls(len(nonblank), pa.string())
+    if reason.null_count < len(reason):
         # The raw text of a rejected line, decoded leniently so it can always be shown.
-        idx = nonblank[bad]
-        frame.loc[bad, "raw"] = [
-            data[s:e].decode(cols.encoding, errors="backslashreplace") for s, e in zip(starts[idx], ends[idx])
-        ]
-    return ParsedLines(frame[LINE_FRAME_COLUMNS], n_lines, n_blank)
+        bad = np.flatnonzero(reason.is_valid().to_numpy(zero_copy_only=False))
+        texts = np.full(len(nonblank), None, dtype=object)
+        texts[bad] = [data[starts[i]:ends[i]].decode(cols.encoding, errors="backslashreplace") for i in nonblank[bad]]
+        raw = pa.array(texts, pa.string())
+    frame = pa.table(
+        {"line": pa.array(first_line + nonblank, pa.int64()), **columns, "raw": raw}, schema=LINE_FRAME_SCHEMA
+    )
+    return ParsedLines(frame, n_lines, n_blank)
 
 
-def _parse_csv_fast(data: bytes, cols: CsvColumns, n_rows: int) -> pd.DataFrame | None:
-    """pyarrow parse; None when rows do not map one-to-one onto non-blank lines."""
+def _parse_csv_fast(data: bytes, cols: CsvColumns, n_rows: int) -> dict[str, pa.Array] | None:
+    """pyarrow parse; None when rows do not map one-to-one onto non-blank lines.
+
+    Returns Arrow arrays ``key``, ``word``, ``tag``, ``reason`` with one entry per
+    non-blank line (fields null where the line was rejected).
+    """
     invalid: list[tuple[int, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -118,21 +128,21 @@ def _parse_csv_fast(data: bytes, cols: CsvColumns, n_rows: int) -> pd.DataFrame 
         return None  # undecodable bytes or a structural problem: go line by line
     if table.num_rows + len(invalid) != n_rows:
         return None  # a quote swallowed newlines: line numbers would be off
-    valid = np.ones(n_rows, dtype=bool)
-    reason = np.full(n_rows, None, dtype=object)
-    for number, why in invalid:
-        valid[number - 1] = False
-        reason[number - 1] = why
-    columns = {"key": None, "word": None, "tag": None}
-    for i, name in wanted.items():
-        column = np.full(n_rows, None, dtype=object)
-        column[valid] = table.column(names[i]).to_numpy(zero_copy_only=False)
-        columns[name] = column
-    # dtype=object throughout: pandas 3 would otherwise infer ``str`` and turn None into NaN.
-    return pd.DataFrame({**columns, "reason": reason, "raw": np.full(n_rows, None, dtype=object)}, dtype=object)
+    reasons = np.full(n_rows, None, dtype=object)
+    if invalid:
+        # Spread the parsed rows over all lines, leaving nulls on the rejected ones.
+        positions = np.full(n_rows, -1, dtype=np.int64)
+        for number, why in invalid:
+            reasons[number - 1] = why
+        valid = np.flatnonzero(reasons == None)  # noqa: E711 (element-wise)
+        positions[valid] = np.arange(len(valid))
+        index = pa.array(positions, mask=positions < 0)
+        table = table.take(index)
+    columns = {name: table.column(names[i]).combine_chunks() for i, name in wanted.items()}
+    return {"key": columns["key"], "word": columns["word"], "tag": columns["tag"], "reason": pa.array(reasons, pa.string())}
 
 
-def _parse_csv_by_line(data: bytes, starts: np.ndarray, ends: np.ndarray, cols: CsvColumns) -> pd.DataFrame:
+def _parse_csv_by_line(data: bytes, starts: np.ndarray, ends: np.ndarray, cols: CsvColumns) -> dict[str, pa.Array]:
     """Slow, exact path: each physical line parsed on its own."""
     rows: list[tuple] = []
     for s, e in zip(starts, ends):
@@ -153,7 +163,8 @@ def _parse_csv_by_line(data: bytes, starts: np.ndarray, ends: np.ndarray, cols: 
             rows.append((fields[cols.sentence], None, None, reason, None))
         else:
             rows.append((fields[cols.sentence], fields[cols.word], fields[cols.tag], None, None))
-    return pd.DataFrame(rows, columns=["key", "word", "tag", "reason", "raw"], dtype=object)
+    key, word, tag, reason, _ = zip(*rows) if rows else ((),) * 5
+    return {n: pa.array(v, pa.string()) for n, v in (("key", key), ("word", word), ("tag", tag), ("reason", reason))}
 
 
 def parse_conll_lines(data: bytes, first_line: int, at_start: bool, layout: ConllLayout) -> ParsedLines:
@@ -195,6 +206,6 @@ def parse_conll_lines(data: bytes, first_line: int, at_start: bool, layout: Conl
             rows.append((line_no, key, None, None, f"no column {layout.tag_column} in a line of {len(fields)}", text))
             continue
         rows.append((line_no, key, word, tag, None, None))
-    frame = pd.DataFrame(rows, columns=LINE_FRAME_COLUMNS, dtype=object) if rows else _empty_frame()
-    frame["line"] = frame["line"].astype("int64")
+    columns = list(zip(*rows)) if rows else [[] for _ in LINE_FRAME_SCHEMA]
+    frame = pa.table(dict(zip(LINE_FRAME_SCHEMA.names, columns)), schema=LINE_FRAME_SCHEMA)
     return ParsedLines(frame, len(starts), n_blank)

@@ -20,6 +20,7 @@ import dask.dataframe as dd
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import get_fs_token_paths
 
@@ -34,8 +35,9 @@ from nerbatch.corpus.layouts import (
     read_header,
 )
 from nerbatch.corpus.lines import CsvColumns, parse_conll_lines, parse_csv_lines
-from nerbatch.corpus.tokens import ROW_DTYPES, assemble_rows, empty_rows
+from nerbatch.corpus.tokens import assemble_rows, empty_rows
 from nerbatch.errors import InputError
+from nerbatch.tables import REJECT_SCHEMA
 
 DEFAULT_BLOCKSIZE = 8 * 2**20
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
@@ -69,7 +71,7 @@ class TokenRead:
     @property
     def rejects(self) -> dd.DataFrame:
         bad = self.rows[~self.rows["reason"].isna()]
-        return bad[["source_file", "line", "reason", "text", "sentence_id"]]
+        return bad[list(REJECT_SCHEMA.names)]
 
 
 def expand_paths(inputs: Sequence[str] | str) -> list[str]:
@@ -257,7 +259,7 @@ def _read_piece(piece: tuple[CorpusFile, AlignedBlock | None]) -> pd.DataFrame:
         data = read_range(f.path, block.start, block.end)
     parsed = _line_parser(f)(data, block.first_line, True)
     mode = f.layout.sentence_marker if isinstance(f.layout, CsvLayout) else "first-token"
-    return assemble_rows(parsed.frame, mode, f.label, f.label)
+    return assemble_rows(parsed.frame, mode, f.label)
 
 
 def _read_parquet_file(f: CorpusFile) -> pd.DataFrame:
@@ -271,15 +273,16 @@ def _read_parquet_file(f: CorpusFile) -> pd.DataFrame:
     missing = [c for c in wanted if c not in schema_names]
     if missing:
         raise InputError(f.path, f"missing required column(s) {missing} (has {schema_names})")
-    table = pd.read_parquet(f.path, columns=wanted)
-    frame = pd.DataFrame(
+    table = pq.read_table(fsspec.open(f.path, "rb").open(), columns=wanted)
+    n = table.num_rows
+    frame = pa.table(
         {
-            "line": np.arange(1, len(table) + 1, dtype="int64"),  # row number in the file
-            "key": table[layout.sentence_column].astype("string").astype(object).where(lambda s: s.notna(), None),
-            "word": table[layout.word_column].astype("string").astype(object).where(lambda s: s.notna(), None),
-            "tag": table[layout.tag_column].astype("string").astype(object).where(lambda s: s.notna(), None),
-            "reason": None,
-            "raw": None,
+            "line": pa.array(np.arange(1, n + 1, dtype=np.int64)),  # row number in the file
+            "key": table.column(layout.sentence_column).cast(pa.string()),
+            "word": table.column(layout.word_column).cast(pa.string()),
+            "tag": table.column(layout.tag_column).cast(pa.string()),
+            "reason": pa.nulls(n, pa.string()),
+            "raw": pa.nulls(n, pa.string()),
         }
     )
-    return assemble_rows(frame, layout.sentence_marker, f.label, f.label)
+    return assemble_rows(frame, layout.sentence_marker, f.label)

@@ -71,8 +71,9 @@ def group_partition(
     token_index = tokens["token_index"].to_numpy()
     starts = np.flatnonzero(token_index == 0)
     offsets = pa.array(np.append(starts, len(tokens)).astype(np.int32))
-    words = pa.ListArray.from_arrays(offsets, pa.array(tokens["word"].to_numpy(dtype=object), pa.string()))
-    tags = pa.ListArray.from_arrays(offsets, pa.array(tokens["tag"].to_numpy(dtype=object), pa.string()))
+    # pa.array on Arrow-backed string columns is zero-copy; no Python objects per token.
+    words = pa.ListArray.from_arrays(offsets, pa.array(tokens["word"], pa.string()))
+    tags = pa.ListArray.from_arrays(offsets, pa.array(tokens["tag"], pa.string()))
     ids = tokens["sentence_id"].iloc[starts].astype(str).reset_index(drop=True)
     split = split_for(ids, fractions)
     for label, fixed in fixed_splits.items():

@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import dask
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from nerbatch.tables import SPLITS
+
+MAX_EXAMPLES = 5
 
 
 @dataclass
@@ -25,9 +25,13 @@ class CorpusCounts:
     words: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
     tags: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))  # bincount of n_tokens
+    rejects: Counter = field(default_factory=Counter)  # reason category -> rejected lines
+    reject_examples: list[tuple[str, int, str]] = field(default_factory=list)  # first few (file, line, reason)
 
     def merge(self, other: "CorpusCounts") -> "CorpusCounts":
         out = CorpusCounts(self.sentences + other.sentences, self.tokens + other.tokens)
+        out.rejects = self.rejects + other.rejects
+        out.reject_examples = (self.reject_examples + other.reject_examples)[:MAX_EXAMPLES]
         for s in SPLITS:
             out.words[s] = self.words[s] + other.words[s]
             out.tags[s] = self.tags[s] + other.tags[s]
@@ -70,16 +74,8 @@ def count_partition(frame: pd.DataFrame) -> CorpusCounts:
     return counts
 
 
-def _merge_all(parts: list[CorpusCounts]) -> CorpusCounts:
+def merge_counts(parts: "pd.Series | list[CorpusCounts]") -> CorpusCounts:
     total = CorpusCounts()
     for p in parts:
         total = total.merge(p)
     return total
-
-
-def count_corpus(sentences: dd.DataFrame, fan_in: int = 16) -> CorpusCounts:
-    """Counts over the whole sentence dataset, merged as a tree on the workers."""
-    level = [dask.delayed(count_partition)(p) for p in sentences.to_delayed()]
-    while len(level) > 1:
-        level = [dask.delayed(_merge_all)(level[i : i + fan_in]) for i in range(0, len(level), fan_in)]
-    return level[0].compute() if level else CorpusCounts()

@@ -1,123 +1,133 @@
 """From a line frame (see ``lines.py``) to token rows: sentence ids, token
-positions, and the reject decision.
+positions, and the reject decision. Vectorised over Arrow arrays: this runs
+once per input line.
 
 Reject policy: a sentence with a bad line in it (unparseable, empty word,
 invalid tag) is a wrong training example, so the *whole sentence* goes to
 ``rejects/``: the bad lines with their own reason, the sentence's other tokens
-with ``"in a sentence with a rejected line (line N)"``. Lines before the first
-sentence marker of a file are rejected too. Every token of the input thus ends
-up in exactly one of ``sentences/`` and ``rejects/``.
+with ``"in a sentence with a rejected line (line N)"``. An unparseable line
+cannot open a sentence, so it belongs to the sentence in progress. Lines
+before the first sentence marker of a file are rejected too. Every token of
+the input thus ends up in exactly one of ``sentences/`` and ``rejects/``.
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
-
-from nerbatch.corpus.layouts import CsvLayout
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Valid tags: ``O`` or a prefix of IOB1/IOB2/IOBES/BILOU and a non-empty type.
-TAG_PATTERN = re.compile(r"^(O|[BIESLU]-\S+)$")
+TAG_PATTERN = r"^(O|[BIESLU]-\S+)$"
 
-ROW_COLUMNS = ["sentence_id", "token_index", "word", "tag", "source_file", "line", "reason", "text"]
-ROW_DTYPES = {
-    "sentence_id": "string",
-    "token_index": "int32",
-    "word": "string",
-    "tag": "string",
-    "source_file": "string",
-    "line": "int64",
-    "reason": "string",
-    "text": "string",
-}
+ROW_SCHEMA = pa.schema(
+    [
+        ("sentence_id", pa.string()),
+        ("token_index", pa.int32()),
+        ("word", pa.string()),
+        ("tag", pa.string()),
+        ("source_file", pa.string()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),
+        ("text", pa.string()),
+    ]
+)
 
 
 def empty_rows() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in ROW_DTYPES.items()})
+    return ROW_SCHEMA.empty_table().to_pandas()
 
 
-def sentence_starts(frame: pd.DataFrame, marker: CsvLayout | str) -> np.ndarray:
+def _bool(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+
+
+def sentence_starts(frame: pa.Table, mode: str) -> np.ndarray:
     """Boolean per row: does this row start a new sentence?
 
     ``first-token``: the key cell is non-empty. ``every-token``: the key differs
     from the key of the previous keyed row. Unparseable rows carry no key and
     never start a sentence; undecodable rows keep their key (see ``lines.py``).
     """
-    mode = marker if isinstance(marker, str) else marker.sentence_marker
-    key = frame["key"].astype("string")
-    has_key = (key.notna() & (key != "")).to_numpy(dtype=bool)
+    key = frame.column("key")
+    has_key = _bool(pc.and_(pc.is_valid(key), pc.not_equal(key, "")))
     if mode == "first-token":
         return has_key
-    keyed = key[has_key]
-    changed = (keyed != keyed.shift()).fillna(True).to_numpy(dtype=bool)
-    starts = np.zeros(len(key), dtype=bool)
-    starts[np.flatnonzero(has_key)[changed]] = True
+    keyed = np.flatnonzero(has_key)
+    codes = pc.dictionary_encode(key.take(pa.array(keyed))).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    changed = np.ones(len(keyed), dtype=bool)
+    changed[1:] = codes[1:] != codes[:-1]
+    starts = np.zeros(frame.num_rows, dtype=bool)
+    starts[keyed[changed]] = True
     return starts
 
 
-def assemble_rows(frame: pd.DataFrame, mode: str, source_file: str, label: str) -> pd.DataFrame:
+def assemble_rows(frame: pa.Table, mode: str, label: str) -> pd.DataFrame:
     """Token rows for whole sentences; ``reason`` is null for kept tokens.
 
     ``frame`` is a line frame that begins at a sentence start (or at the top of
-    a file). Returns columns ``ROW_COLUMNS``.
+    a file). Returns a frame with the columns of ``ROW_SCHEMA``; sentence ids are
+    ``<label>#<sentence key>``.
     """
-    n = len(frame)
+    n = frame.num_rows
     if n == 0:
         return empty_rows()
     starts = sentence_starts(frame, mode)
     ordinal = np.cumsum(starts)  # 0 = before the first sentence marker
-    word = frame["word"].to_numpy(dtype=object)
-    tag = frame["tag"].to_numpy(dtype=object)
-    reason = frame["reason"].to_numpy(dtype=object).copy()
-    parsed = np.array([r is None for r in reason], dtype=bool)
+    word, tag = frame.column("word"), frame.column("tag")
+    reason = frame.column("reason").to_numpy(zero_copy_only=False).astype(object)
+    parsed = reason == None  # noqa: E711 (element-wise)
 
-    # Only ASCII blanks count as empty: U+0085 (cp1252 "…" read as latin-1) is a real token.
-    empty_word = parsed & np.array([w is None or w.strip(" \t\r\n") == "" for w in word], dtype=bool)
+    empty_word = parsed & ~_bool(pc.not_equal(pc.utf8_trim(word, " \t\r\n"), ""))
     reason[empty_word] = "empty word"
-    bad_tag = parsed & ~empty_word & np.array([t is None or TAG_PATTERN.match(t) is None for t in tag], dtype=bool)
+    bad_tag = parsed & ~empty_word & ~_bool(pc.match_substring_regex(tag, TAG_PATTERN))
     for i in np.flatnonzero(bad_tag):
-        reason[i] = f"invalid tag {tag[i]!r}" if tag[i] else "missing tag"
+        t = tag[i].as_py()
+        reason[i] = f"invalid tag {t!r}" if t else "missing tag"
     if mode == "every-token":
-        no_key = parsed & np.array([k is None or k == "" for k in frame["key"].to_numpy(dtype=object)], dtype=bool)
-        reason[no_key & np.array([r is None for r in reason])] = "empty sentence key"
+        no_key = parsed & ~_bool(pc.not_equal(frame.column("key"), "")) & (reason == None)  # noqa: E711
+        reason[no_key] = "empty sentence key"
     orphan = ordinal == 0
-    reason[orphan & np.array([r is None for r in reason])] = "line before the first sentence marker"
+    reason[orphan & (reason == None)] = "line before the first sentence marker"  # noqa: E711
 
-    line = frame["line"].to_numpy(dtype=np.int64)
-    is_bad = np.array([r is not None for r in reason], dtype=bool)
-    # The first bad line of each spoiled sentence, to say why its other tokens went.
-    first_bad_line = pd.Series(np.where(is_bad, line, np.iinfo(np.int64).max)).groupby(ordinal).transform("min").to_numpy()
-    spoiled = (first_bad_line != np.iinfo(np.int64).max) & ~is_bad & ~orphan
-    for i in np.flatnonzero(spoiled):
-        reason[i] = f"in a sentence with a rejected line (line {first_bad_line[i]})"
+    line = frame.column("line").to_numpy()
+    is_bad = reason != None  # noqa: E711
+    if is_bad.any():
+        # The first bad line of each spoiled sentence says why its other tokens went.
+        never = np.iinfo(np.int64).max
+        first_bad = np.full(ordinal[-1] + 1, never, dtype=np.int64)
+        np.minimum.at(first_bad, ordinal[is_bad], line[is_bad])
+        row_first_bad = first_bad[ordinal]
+        for i in np.flatnonzero((row_first_bad != never) & ~is_bad & ~orphan):
+            reason[i] = f"in a sentence with a rejected line (line {row_first_bad[i]})"
 
     start_idx = np.flatnonzero(starts)
-    sentence_key = np.empty(n, dtype=object)
-    sentence_key[:] = None
-    if len(start_idx):
-        keys = frame["key"].to_numpy(dtype=object)[start_idx]
-        sentence_key[~orphan] = keys[ordinal[~orphan] - 1]
-    sentence_id = np.array([None if k is None else f"{label}#{k}" for k in sentence_key], dtype=object)
-    # Position within the sentence: row offset from the sentence's first row.
+    ids = pa.array([f"{label}#{k}" for k in frame.column("key").take(pa.array(start_idx)).to_pylist()], pa.string())
+    sentence_index = ordinal - 1
+    sentence_id = ids.take(pa.array(sentence_index, mask=orphan)) if len(ids) else pa.nulls(n, pa.string())
     first_row = np.concatenate(([0], start_idx))[ordinal]
     token_index = (np.arange(n) - first_row).astype(np.int32)
 
-    text = frame["raw"].to_numpy(dtype=object).copy()
-    rejected_parsed = np.flatnonzero(np.array([r is not None for r in reason]) & parsed)
-    for i in rejected_parsed:
-        text[i] = f"{frame['key'].iat[i] or ''},{word[i]},{tag[i]}"
-    rows = pd.DataFrame(
+    text = frame.column("raw")
+    rejected_parsed = np.flatnonzero((reason != None) & parsed)  # noqa: E711
+    if len(rejected_parsed):
+        texts = text.to_numpy(zero_copy_only=False).astype(object)
+        keys = frame.column("key")
+        for i in rejected_parsed:
+            texts[i] = f"{keys[i].as_py() or ''},{word[i].as_py()},{tag[i].as_py()}"
+        text = pa.array(texts, pa.string())
+    table = pa.table(
         {
             "sentence_id": sentence_id,
-            "token_index": token_index,
+            "token_index": pa.array(token_index),
             "word": word,
             "tag": tag,
-            "source_file": source_file,
-            "line": line,
-            "reason": reason,
+            "source_file": pa.array([label], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64))),
+            "line": frame.column("line"),
+            "reason": pa.array(reason, pa.string()),
             "text": text,
-        }
+        },
+        schema=ROW_SCHEMA,
     )
-    return rows.astype(ROW_DTYPES)
+    return table.to_pandas()
