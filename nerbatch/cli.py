@@ -105,5 +105,113 @@ def prepare(
     print(report.summary())
 
 
+@app.command()
+def train(
+    prepared: Annotated[Path, typer.Argument(help="A `prepare` output directory (or its sentences/).")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle directory to write (replaced as a whole).")],
+    preset: Annotated[str, typer.Option(help="default, seed (the tutorial's network) or tiny.")] = "default",
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation F1).")] = 30,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    learning_rate: Annotated[float, typer.Option()] = 1e-3,
+    clipnorm: Annotated[Optional[float], typer.Option(help="Gradient norm clipping (0 = off).")] = 5.0,
+    patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 5,
+    seed: Annotated[int, typer.Option()] = 42,
+    pretrained_vectors: Annotated[Optional[Path], typer.Option(help="GloVe/word2vec text file for the word embedding.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Tagger hyper-parameter override KEY=JSON, e.g. --set lstm_units=[200]. Repeatable.")] = [],
+    mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="float16 compute (GPU).")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
+) -> None:
+    """Train the BiLSTM-CRF and write a model bundle (model, vocab, config, metrics, report)."""
+    import json
+    import logging
+
+    from nerbatch.train import TrainConfig, train_tagger
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        overrides = {}
+        for item in set_:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            try:
+                overrides[key] = json.loads(value)
+            except json.JSONDecodeError:
+                overrides[key] = value
+        if pretrained_vectors:
+            overrides["pretrained_vectors"] = str(pretrained_vectors)
+        config = TrainConfig(
+            preset=preset, tagger=overrides, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            clipnorm=clipnorm or None, patience=patience, seed=seed, mixed_precision=mixed_precision,
+        )
+        config.tagger_config()  # reject bad overrides before any work
+        result = train_tagger(prepared, out, config, progress=progress)
+    except (NerbatchError, ValueError) as exc:
+        _fail(exc)
+    test = result.metrics["test"]["scores"]
+    print(f"bundle {result.bundle_dir} (version {result.model_version}) in {result.seconds:.0f}s; "
+          f"best epoch {result.metrics['best_epoch']}")
+    print(f"test entity P/R/F1 {test['precision']:.4f}/{test['recall']:.4f}/{test['f1']:.4f}; "
+          f"report: {result.bundle_dir / 'report.md'}")
+
+
+@app.command()
+def evaluate(
+    bundle: Annotated[Path, typer.Argument(help="A model bundle directory.")],
+    prepared: Annotated[Path, typer.Argument(help="A `prepare` output directory (or its sentences/).")],
+    split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
+    mode: Annotated[str, typer.Option(help="conlleval (IOB1/IOB2 as conlleval reads them) or strict (IOB2).")] = "conlleval",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the scores here as JSON.")] = None,
+) -> None:
+    """Score a bundle on a split: per-type table, entity P/R/F1, calibration."""
+    import json
+
+    from nerbatch.bundle import load_bundle
+    from nerbatch.scoring import evaluate_split
+    from nerbatch.train import resolve_prepared
+
+    try:
+        sentences_dir, _ = resolve_prepared(prepared)
+        loaded = load_bundle(bundle)
+        result = evaluate_split(loaded.predictor(), sentences_dir, split, mode=mode)
+    except NerbatchError as exc:
+        _fail(exc)
+    scores = result.scores
+    print(f"{split} ({scores.n_sentences:,} sentences, {scores.n_tokens:,} tokens), model {loaded.version}, mode {mode}")
+    print(scores.format_table())
+    print(f"entity confidence: ECE {result.calibration.ece:.4f} over {result.calibration.n} predicted entities")
+    print(f"token accuracy (real tokens only, not the headline): {scores.token_accuracy:.4f}; "
+          f"excluding O/O tokens: {scores.token_accuracy_non_o:.4f}")
+    if json_out:
+        json_out.write_text(json.dumps({"model_version": loaded.version, **result.to_dict()}, indent=1))
+
+
+@app.command()
+def predict(
+    bundle: Annotated[Path, typer.Argument(help="A model bundle directory.")],
+    text: Annotated[str, typer.Argument(help="Raw text to tag.")],
+) -> None:
+    """Tag a piece of raw text and print its tokens and entities."""
+    from rich.table import Table
+
+    from nerbatch.bundle import load_bundle
+    from nerbatch.inference import entities_of
+    from nerbatch.tokenize import Tokenizer
+
+    try:
+        loaded = load_bundle(bundle)
+    except NerbatchError as exc:
+        _fail(exc)
+    sentences = Tokenizer().tokenize(text)
+    tagged = loaded.predictor().tag([s.tokens for s in sentences])
+    table = Table("sentence", "start", "end", "text", "label", "confidence")
+    for i, (sentence, t) in enumerate(zip(sentences, tagged)):
+        print(" ".join(f"{w}/{tag}" for w, tag in zip(sentence.tokens, t.tags)))
+        for entity, confidence in entities_of(t):
+            start, end = sentence.starts[entity.start], sentence.ends[entity.end - 1]
+            table.add_row(str(i), str(start), str(end), text[start:end], entity.type, f"{confidence:.3f}")
+    Console().print(table)
+
+
 if __name__ == "__main__":
     app()

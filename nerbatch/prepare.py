@@ -19,7 +19,6 @@ import json
 import re
 import shutil
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Literal
@@ -36,6 +35,7 @@ from nerbatch.corpus.readers import DEFAULT_BLOCKSIZE, expand_paths, read_corpus
 from nerbatch.corpus.sentences import SplitFractions, group_partition
 from nerbatch.corpus.statistics import MAX_EXAMPLES, CorpusCounts, count_partition, merge_counts
 from nerbatch.errors import InputError, StrictModeError
+from nerbatch.staging import replace_directory, staging_dir_for
 from nerbatch.tables import REJECT_SCHEMA, SENTENCE_SCHEMA, SPLITS
 from nerbatch.vocab import Vocabulary
 
@@ -141,8 +141,7 @@ def prepare_corpus(
     read = read_corpus(all_inputs, fmt=options.format, blocksize=options.blocksize, split_of=split_of, **layout_options)
     fixed = {f.label: f.split for f in read.files if f.split}
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
+    staging = staging_dir_for(out_dir)
     try:
         (staging / SENTENCES_DIR).mkdir(parents=True)
         (staging / REJECTS_DIR).mkdir()
@@ -248,18 +247,6 @@ def _report(out_dir: Path, read, counts: CorpusCounts, vocab: Vocabulary, second
         oov_rate={s: oov_rate(counts.words[s], vocab) for s in ("validation", "test")},
         seconds=round(seconds, 3),
     )
-
-
-def replace_directory(staging: Path, target: Path) -> None:
-    """Swap ``staging`` in for ``target``: the old one is renamed aside first,
-    then removed, so ``target`` is always either the old or the new whole."""
-    trash = None
-    if target.exists():
-        trash = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        target.rename(trash)
-    staging.rename(target)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
 
 
 def load_report(out_dir: str | Path) -> dict:

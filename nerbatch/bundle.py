@@ -1,0 +1,178 @@
+"""The model bundle: everything needed to tag, in one directory.
+
+::
+
+    BUNDLE/
+      model.keras      the training model (loads with safe_mode=True)
+      vocab.json       words, chars, tags
+      config.json      every hyper-parameter (tagger + training) and versions
+      metrics.json     validation and test scores, calibration
+      history.json     per-epoch loss and validation P/R/F1
+      report.md, *.png human-readable report
+      smoke.json       a few sentences and the tags this model gave them
+      bundle.json      version id and the SHA-256 of every file
+
+The version id is a content hash of ``model.keras``, ``vocab.json`` and
+``config.json``; every tagged output row carries it. Loading checks the file
+hashes and re-tags the smoke sentences, so a corrupted bundle or a library
+upgrade that changes predictions fails loudly instead of tagging quietly wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from nerbatch import __version__
+from nerbatch.errors import NerbatchError
+from nerbatch.staging import replace_directory, staging_dir_for
+from nerbatch.vocab import Vocabulary
+
+MODEL_FILE = "model.keras"
+VOCAB_FILE = "vocab.json"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.json"
+SMOKE_FILE = "smoke.json"
+MANIFEST_FILE = "bundle.json"
+VERSIONED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE)
+
+
+class BundleError(NerbatchError):
+    """A bundle is missing, incomplete, altered, or predicts differently than when saved."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def write_bundle(
+    out_dir: str | Path,
+    *,
+    model,
+    vocab: Vocabulary,
+    config: dict,
+    metrics: dict,
+    history: list[dict],
+    smoke: list[dict],
+    extra_files: callable | None = None,
+) -> str:
+    """Write a bundle atomically and return its version id.
+
+    ``smoke`` is a list of ``{"words": [...], "tags": [...]}`` predicted by
+    ``model`` now; ``extra_files(staging_dir, version)`` may add files (the
+    report) before the bundle is swapped in.
+    """
+    import keras
+
+    out_dir = Path(out_dir)
+    staging = staging_dir_for(out_dir)
+    staging.mkdir()
+    try:
+        model.save(staging / MODEL_FILE)
+        vocab.save(staging / VOCAB_FILE)
+        _write_json(staging / CONFIG_FILE, config)
+        hashes = {name: sha256_file(staging / name) for name in VERSIONED_FILES}
+        version = "m-" + hashlib.sha256("".join(hashes[n] for n in VERSIONED_FILES).encode()).hexdigest()[:12]
+        _write_json(staging / METRICS_FILE, {"model_version": version, **metrics})
+        _write_json(staging / HISTORY_FILE, history)
+        _write_json(staging / SMOKE_FILE, smoke)
+        if extra_files is not None:
+            extra_files(staging, version)
+        files = sorted(p.name for p in staging.iterdir() if p.is_file())
+        _write_json(
+            staging / MANIFEST_FILE,
+            {
+                "model_version": version,
+                "created_at": datetime.now(timezone.utc).isoformat(),
+                "nerbatch_version": __version__,
+                "keras_version": keras.__version__,
+                "keras_backend": keras.backend.backend(),
+                "files": {name: sha256_file(staging / name) for name in files},
+            },
+        )
+        replace_directory(staging, out_dir)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return version
+
+
+@dataclass
+class Bundle:
+    path: Path
+    version: str
+    vocab: Vocabulary
+    config: dict
+    model: Any  # the training model (CRFTagger)
+    decoder: Any  # the inference model
+
+    def predictor(self, *, batch_size: int = 128, max_tokens: int = 8192):
+        from nerbatch.inference import Predictor
+        from nerbatch.model.tagger import TaggerConfig, input_names
+
+        tagger = TaggerConfig(**self.config["tagger"])
+        return Predictor(
+            self.decoder, self.vocab, input_names(tagger), max_word_length=tagger.max_word_length,
+            batch_size=batch_size, max_tokens=max_tokens,
+        )
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.path / METRICS_FILE).read_text(encoding="utf-8"))
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    manifest = path / MANIFEST_FILE
+    if not manifest.exists():
+        raise BundleError(f"{path}: not a model bundle (no {MANIFEST_FILE})")
+    return json.loads(manifest.read_text(encoding="utf-8"))
+
+
+def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
+    """Load a bundle; with ``verify``, check file hashes and the smoke predictions."""
+    from nerbatch.model.tagger import build_decoder, load_tagger
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    if verify:
+        for name, expected in manifest["files"].items():
+            if not (path / name).exists():
+                raise BundleError(f"{path}: {name} is missing")
+            if sha256_file(path / name) != expected:
+                raise BundleError(f"{path}: {name} does not match its hash in {MANIFEST_FILE}")
+    model = load_tagger(path / MODEL_FILE)
+    bundle = Bundle(
+        path=path,
+        version=manifest["model_version"],
+        vocab=Vocabulary.load(path / VOCAB_FILE),
+        config=json.loads((path / CONFIG_FILE).read_text(encoding="utf-8")),
+        model=model,
+        decoder=build_decoder(model),
+    )
+    if verify:
+        smoke = json.loads((path / SMOKE_FILE).read_text(encoding="utf-8"))
+        if smoke:
+            got = bundle.predictor().tag([s["words"] for s in smoke])
+            for s, g in zip(smoke, got):
+                if g.tags != s["tags"]:
+                    raise BundleError(
+                        f"{path}: the model tags {' '.join(s['words'][:8])!r}... differently than when it was saved; "
+                        "check the Keras/TensorFlow versions against bundle.json"
+                    )
+    return bundle

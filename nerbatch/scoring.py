@@ -1,0 +1,59 @@
+"""Score a predictor on one split of the sentence dataset: entity scores, the
+entity-type confusion, and the calibration of entity confidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from nerbatch.batching import iter_split
+from nerbatch.evaluate import (
+    Calibration,
+    EntityConfusion,
+    EntityScores,
+    Mode,
+    entity_calibration,
+    entity_confusion,
+    score_entities,
+)
+from nerbatch.inference import Predictor
+
+
+@dataclass
+class SplitEvaluation:
+    split: str
+    scores: EntityScores
+    confusion: EntityConfusion
+    calibration: Calibration
+
+    def to_dict(self) -> dict:
+        return {
+            "split": self.split,
+            "scores": self.scores.to_dict(),
+            "confusion": self.confusion.to_dict(),
+            "calibration": self.calibration.to_dict(),
+        }
+
+
+def load_split(sentences_dir: str | Path, split: str) -> tuple[list[list[str]], list[list[str]]]:
+    """All ``(words, tags)`` of one split (evaluation splits are kept in memory)."""
+    words: list[list[str]] = []
+    tags: list[list[str]] = []
+    for _, w, t in iter_split(sentences_dir, split):
+        words += w
+        tags += t
+    return words, tags
+
+
+def evaluate_split(
+    predictor: Predictor, sentences_dir: str | Path, split: str, *, mode: Mode = "conlleval"
+) -> SplitEvaluation:
+    words, gold = load_split(sentences_dir, split)
+    tagged = predictor.tag(words)
+    predicted = [t.tags for t in tagged]
+    return SplitEvaluation(
+        split=split,
+        scores=score_entities(gold, predicted, mode=mode),
+        confusion=entity_confusion(gold, predicted, mode=mode),
+        calibration=entity_calibration(gold, predicted, [t.confidences for t in tagged], mode=mode),
+    )

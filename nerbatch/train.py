@@ -1,0 +1,226 @@
+"""Train the tagger on a prepared corpus and write a model bundle.
+
+Batches stream from the sentence dataset, bucketed by length and padded to
+their own longest sentence; the loop is explicit (``train_on_batch``) so shapes
+may change from batch to batch, validation entity F1 drives early stopping, and
+the best weights are kept. On a GPU worker TensorFlow places the model on the
+GPU with no code change (the LSTMs keep the cuDNN conditions).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from nerbatch import __version__
+from nerbatch.batching import count_split, stream_batches
+from nerbatch.bundle import write_bundle
+from nerbatch.errors import InputError
+from nerbatch.evaluate import score_entities
+from nerbatch.inference import Predictor
+from nerbatch.scoring import evaluate_split, load_split
+from nerbatch.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+class TrainConfig(BaseModel):
+    """Training hyper-parameters; ``tagger`` overrides fields of the preset's TaggerConfig."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preset: Literal["default", "seed", "tiny"] = "default"
+    tagger: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    clipnorm: float | None = Field(5.0, gt=0)
+    patience: int = Field(5, ge=1, description="epochs without a better validation F1 before stopping")
+    seed: int = 42
+    bucket_batches: int = Field(64, ge=1, description="batches per length bucket (memory bound of the stream)")
+    pad_to: int | None = Field(None, description="pad every batch to this length (the tutorial's 140) instead of dynamically")
+    mixed_precision: bool = False
+    max_batches_per_epoch: int | None = Field(None, ge=1, description="for smoke runs")
+
+    def tagger_config(self):
+        from nerbatch.model.tagger import TaggerConfig
+
+        return TaggerConfig.preset(self.preset, **{"seed": self.seed, **self.tagger})
+
+
+@dataclass
+class TrainResult:
+    bundle_dir: Path
+    model_version: str
+    history: list[dict]
+    metrics: dict
+    seconds: float
+
+    @property
+    def test_f1(self) -> float:
+        return self.metrics["test"]["scores"]["f1"]
+
+
+def resolve_prepared(path: str | Path) -> tuple[Path, Path]:
+    """``(sentences_dir, vocab.json)`` from a ``prepare`` output dir or its ``sentences/``."""
+    path = Path(path)
+    if (path / "sentences").is_dir():
+        sentences, vocab = path / "sentences", path / "vocab.json"
+    else:
+        sentences, vocab = path, path.parent / "vocab.json"
+    if not sentences.is_dir():
+        raise InputError(str(path), "no sentence dataset here (run `nerbatch prepare` first)")
+    if not vocab.exists():
+        raise InputError(str(vocab), "vocabulary not found next to the sentence dataset")
+    return sentences, vocab
+
+
+def train_tagger(
+    prepared: str | Path,
+    bundle_dir: str | Path,
+    config: TrainConfig = TrainConfig(),
+    *,
+    on_epoch: Callable[[dict], None] | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train on the ``train`` split, early-stop on ``validation`` entity F1,
+    evaluate on ``validation`` and ``test``, and write the bundle."""
+    import keras
+
+    from nerbatch.model.features import encode_batch
+    from nerbatch.model.tagger import build_decoder, build_tagger, input_names
+
+    started = time.perf_counter()
+    sentences_dir, vocab_path = resolve_prepared(prepared)
+    vocab = Vocabulary.load(vocab_path)
+    n_train, n_train_tokens = count_split(sentences_dir, "train")
+    if n_train == 0:
+        raise InputError(str(sentences_dir), "the train split is empty")
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    tagger_config = config.tagger_config()
+    keys = input_names(tagger_config)
+    model = build_tagger(tagger_config, vocab)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm))
+    predictor = Predictor(build_decoder(model), vocab, keys, max_word_length=tagger_config.max_word_length)
+    val_words, val_tags = load_split(sentences_dir, "validation")
+
+    history: list[dict] = []
+    best_f1, best_epoch, best_weights = -1.0, 0, None
+    batches_per_epoch = -(-n_train // config.batch_size)
+    if config.max_batches_per_epoch:
+        batches_per_epoch = min(batches_per_epoch, config.max_batches_per_epoch)
+    for epoch in range(1, config.epochs + 1):
+        epoch_started = time.perf_counter()
+        losses = []
+        batches = stream_batches(
+            sentences_dir, "train", batch_size=config.batch_size, bucket_batches_count=config.bucket_batches,
+            seed=config.seed + epoch,
+        )
+        with _progress_bar(progress, f"epoch {epoch}", batches_per_epoch) as advance:
+            for step, batch in enumerate(batches):
+                if config.max_batches_per_epoch and step >= config.max_batches_per_epoch:
+                    break
+                x, y = encode_batch(
+                    batch.words, vocab, batch.tags, max_word_length=tagger_config.max_word_length,
+                    pad_to=config.pad_to, include=keys,
+                )
+                losses.append(float(np.asarray(model.train_on_batch(x, y))))
+                advance()
+        train_seconds = time.perf_counter() - epoch_started
+        val = score_entities(val_tags, [t.tags for t in predictor.tag(val_words)]) if val_words else None
+        row = {
+            "epoch": epoch,
+            "loss": float(np.mean(losses)) if losses else float("nan"),
+            "val_precision": val.precision if val else None,
+            "val_recall": val.recall if val else None,
+            "val_f1": val.f1 if val else None,
+            "seconds": round(train_seconds, 3),
+        }
+        history.append(row)
+        log.info("epoch %d: loss %.4f val P/R/F1 %s (%.1fs)", epoch, row["loss"],
+                 f"{val.precision:.4f}/{val.recall:.4f}/{val.f1:.4f}" if val else "n/a", train_seconds)
+        if on_epoch:
+            on_epoch(row)
+        f1 = val.f1 if val else -float(row["loss"])
+        if f1 > best_f1:
+            best_f1, best_epoch, best_weights = f1, epoch, model.get_weights()
+        elif epoch - best_epoch >= config.patience:
+            log.info("early stop: no better validation F1 since epoch %d", best_epoch)
+            break
+    if best_weights is not None:
+        model.set_weights(best_weights)
+
+    evaluations = {s: evaluate_split(predictor, sentences_dir, s) for s in ("validation", "test")}
+    metrics = {
+        "headline": "test entity F1 (conlleval)",
+        "best_epoch": best_epoch,
+        **{s: e.to_dict() for s, e in evaluations.items()},
+    }
+    smoke_words = val_words[:8] or [list(w) for w in load_split(sentences_dir, "train")[0][:8]]
+    smoke = [{"words": w, "tags": t.tags} for w, t in zip(smoke_words, predictor.tag(smoke_words))]
+    full_config = {
+        "tagger": tagger_config.model_dump(mode="json"),
+        "training": config.model_dump(mode="json"),
+        "data": {"sentences": str(sentences_dir), "train_sentences": n_train, "train_tokens": n_train_tokens},
+        "nerbatch_version": __version__,
+        "keras_backend": keras.backend.backend(),
+    }
+
+    def write_report_files(staging: Path, version: str) -> None:
+        from nerbatch.report import write_report
+
+        write_report(
+            staging,
+            history=history,
+            validation=evaluations["validation"].scores,
+            test=evaluations["test"].scores,
+            confusion=evaluations["test"].confusion,
+            calibration=evaluations["test"].calibration,
+            config=full_config,
+            model_version=version,
+            dataset_summary=full_config["data"],
+        )
+
+    version = write_bundle(
+        bundle_dir, model=model, vocab=vocab, config=full_config, metrics=metrics, history=history, smoke=smoke,
+        extra_files=write_report_files,
+    )
+    return TrainResult(Path(bundle_dir), version, history, metrics, time.perf_counter() - started)
+
+
+class _progress_bar:
+    """A rich progress bar for one epoch (a no-op when not shown)."""
+
+    def __init__(self, show: bool, description: str, total: int) -> None:
+        self.show, self.description, self.total = show, description, total
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.show:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            transient=False,
+        )
+        self._progress.__enter__()
+        task = self._progress.add_task(self.description, total=self.total)
+        return lambda: self._progress.advance(task)
+
+    def __exit__(self, *exc) -> None:
+        if self.show:
+            self._progress.__exit__(*exc)
+
+
+def load_history(bundle_dir: str | Path) -> list[dict]:
+    return json.loads((Path(bundle_dir) / "history.json").read_text(encoding="utf-8"))

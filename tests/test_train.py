@@ -1,0 +1,112 @@
+"""Training end to end on a synthetic corpus: it learns, the bundle reloads
+in a fresh process with identical predictions, and tampering is caught."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+
+from nerbatch.bundle import BundleError, load_bundle
+from nerbatch.prepare import PrepareOptions, prepare_corpus
+from nerbatch.train import TrainConfig, train_tagger
+from tests.synthetic import synthetic_sentences, write_gmb
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    write_gmb(root / "ner_dataset.csv", synthetic_sentences(600, seed=1))
+    with dask.config.set(scheduler="threads"):
+        prepare_corpus([str(root / "ner_dataset.csv")], root / "prepared", PrepareOptions())
+    return root / "prepared"
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, tmp_path_factory):
+    bundle = tmp_path_factory.mktemp("model") / "bundle"
+    config = TrainConfig(preset="tiny", epochs=8, batch_size=16, learning_rate=5e-3, patience=3, seed=7)
+    return train_tagger(prepared, bundle, config)
+
+
+def test_training_learns_far_above_a_trivial_baseline(trained):
+    # Tagging everything O scores entity F1 0; a broken loss or decoder stays near it.
+    assert trained.metrics["validation"]["scores"]["f1"] > 0.8
+    assert trained.test_f1 > 0.8
+    assert [h["epoch"] for h in trained.history] == list(range(1, len(trained.history) + 1))
+    assert trained.history[-1]["loss"] < trained.history[0]["loss"]
+
+
+def test_bundle_has_every_file_and_history(trained):
+    files = {p.name for p in trained.bundle_dir.iterdir()}
+    assert {"model.keras", "vocab.json", "config.json", "metrics.json", "history.json", "report.md",
+            "learning_curves.png", "per_type_f1.png", "confusion.png", "reliability.png", "bundle.json"} <= files
+    config = json.loads((trained.bundle_dir / "config.json").read_text())
+    assert config["training"]["epochs"] == 8 and config["tagger"]["word_dim"] == 16
+    history = json.loads((trained.bundle_dir / "history.json").read_text())
+    assert history == trained.history
+    assert trained.model_version in (trained.bundle_dir / "report.md").read_text()
+
+
+SENTENCES = [["Angela", "Merkel", "visited", "Paris", "."], ["The", "World", "Bank", "met", "Li", "Wei", "in", "Oslo", "."],
+             ["In", "Lima", ",", "Khan", "called", "the", "Red", "Cross", "."]]
+
+
+def test_bundle_reloads_in_a_fresh_process_with_identical_predictions(trained, tmp_path):
+    here = load_bundle(trained.bundle_dir).predictor().tag(SENTENCES)
+    script = (
+        "import json, sys\n"
+        "from nerbatch.bundle import load_bundle\n"
+        "p = load_bundle(sys.argv[1]).predictor()\n"
+        f"out = p.tag({SENTENCES!r})\n"
+        "print(json.dumps([[t.tags, t.confidences.tolist()] for t in out]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(trained.bundle_dir)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    there = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [t.tags for t in here] == [t for t, _ in there]
+    for h, (_, conf) in zip(here, there):
+        np.testing.assert_allclose(h.confidences, conf, rtol=0, atol=1e-6)
+    assert here[0].tags == ["B-per", "I-per", "O", "B-geo", "O"]
+
+
+def test_altered_bundle_is_refused(trained, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained.bundle_dir, copy)
+    vocab = json.loads((copy / "vocab.json").read_text())
+    vocab["tags"] = list(reversed(vocab["tags"]))
+    (copy / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(BundleError, match="vocab.json does not match its hash"):
+        load_bundle(copy)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nerbatch.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_evaluate_and_predict(trained, prepared, tmp_path):
+    result = run_cli("evaluate", str(trained.bundle_dir), str(prepared), "--split", "test", "--json", str(tmp_path / "s.json"))
+    assert result.returncode == 0, result.stderr
+    assert "micro" in result.stdout and "per" in result.stdout
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["scores"]["f1"] == pytest.approx(trained.test_f1)
+    result = run_cli("predict", str(trained.bundle_dir), "Angela Merkel visited Paris. The Red Cross met Tom Baker.")
+    assert result.returncode == 0, result.stderr
+    assert "Angela/B-per Merkel/I-per visited/O Paris/B-geo ./O" in result.stdout
+    assert "Angela Merkel" in result.stdout and "per" in result.stdout
+
+
+def test_cli_train_rejects_bad_overrides_cleanly(prepared, tmp_path):
+    result = run_cli("train", str(prepared), "--out", str(tmp_path / "b"), "--set", "lstm_units=[-3]", "--no-progress")
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
