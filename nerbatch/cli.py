@@ -213,5 +213,46 @@ def predict(
     Console().print(table)
 
 
+@app.command()
+def tag(
+    inputs: Annotated[list[str], typer.Argument(help="Document dumps: files, globs or fsspec URLs (Parquet, CSV, JSON Lines).")],
+    model: Annotated[Path, typer.Option("--model", help="A model bundle directory.")],
+    out: Annotated[Path, typer.Option("--out", help="Output root (entities/, tokens/, rejects/, _manifests/).")],
+    date: Annotated[Optional[str], typer.Option(help="Run date YYYY-MM-DD (the output partition; default today).")] = None,
+    text_column: Annotated[str, typer.Option(help="Column holding the document text.")] = "text",
+    id_column: Annotated[str, typer.Option(help="Column holding the document id.")] = "doc_id",
+    input_format: Annotated[str, typer.Option("--input-format", help="auto (from the extension), parquet, csv or jsonl.")] = "auto",
+    tokens: Annotated[bool, typer.Option(help="Also write the per-token tokens/ dataset.")] = True,
+    run_id: Annotated[Optional[str], typer.Option(help="Run id stamped on every row (default: derived from date + inputs + model).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo the date even if it was done with the same inputs and model.")] = False,
+    dask_address: Annotated[Optional[str], typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="Use this Dask scheduler instead of a LocalCluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Tag document dumps into one exactly-once date partition of tagged Parquet."""
+    import datetime as dt
+
+    from nerbatch.cluster import dask_client
+    from nerbatch.documents import DocumentOptions
+    from nerbatch.tag import TagOptions, tag_documents
+
+    try:
+        options = TagOptions(
+            date=dt.date.fromisoformat(date) if date else dt.date.today(),
+            run_id=run_id,
+            force=force,
+            write_tokens=tokens,
+            documents=DocumentOptions(id_column=id_column, text_column=text_column, fmt=input_format),
+        )
+    except ValueError as exc:
+        _fail(exc)
+    try:
+        with dask_client(dask_address, n_workers=workers) as client:
+            summary = tag_documents(inputs, model, out, options, compute=_compute_with_progress(client, progress))
+    except NerbatchError as exc:
+        _fail(exc)
+    print(summary.summary())
+
+
 if __name__ == "__main__":
     app()

@@ -19,6 +19,14 @@ def quiet_dask_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def worker_thread_env(threads: int) -> dict[str, str]:
+    """Cap the math libraries of a worker at its Dask thread count: TensorFlow
+    and BLAS otherwise each start a pool per core, and N workers x N threads
+    oversubscribe the machine."""
+    n = str(threads)
+    return {"OMP_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n}
+
+
 @contextmanager
 def dask_client(
     address: str | None = None,
@@ -46,5 +54,6 @@ def dask_client(
         processes=True,
         memory_limit=memory_limit,
         dashboard_address=None,
+        env=worker_thread_env(threads_per_worker),
     ) as cluster, Client(cluster) as client:
         yield client

@@ -13,8 +13,13 @@ class InputError(NerbatchError):
     def __init__(self, path: str, message: str, line: int | None = None) -> None:
         self.path = path
         self.line = line
+        self.message = message
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self):
+        # Picklable with its own arguments, so it crosses from a Dask worker intact.
+        return (type(self), (self.path, self.message, self.line))
 
 
 class StrictModeError(NerbatchError):

@@ -65,3 +65,17 @@ TAGGED_TOKEN_SCHEMA = pa.schema(
         ("confidence", pa.float32()),
     ]
 )
+
+#: Documents set aside by the tag job (``rejects/``), one row per bad document or
+#: input row: where it came from (``row`` as in ``nerbatch.documents``), why, and
+#: its text (undecodable bytes as ``\xNN``) kept aside.
+DOCUMENT_REJECT_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("row", pa.int64()),
+        ("doc_id", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("text", pa.string()),
+    ]
+)

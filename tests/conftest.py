@@ -90,3 +90,28 @@ def process_cluster(tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def prepared_synthetic(tmp_path_factory) -> Path:
+    """A prepared synthetic corpus (sentences/ + vocab.json)."""
+    import dask
+
+    from nerbatch.prepare import PrepareOptions, prepare_corpus
+    from tests.synthetic import synthetic_sentences, write_gmb
+
+    root = tmp_path_factory.mktemp("corpus")
+    write_gmb(root / "ner_dataset.csv", synthetic_sentences(600, seed=1))
+    with dask.config.set(scheduler="threads"):
+        prepare_corpus([str(root / "ner_dataset.csv")], root / "prepared", PrepareOptions())
+    return root / "prepared"
+
+
+@pytest.fixture(scope="session")
+def trained_synthetic(prepared_synthetic, tmp_path_factory):
+    """A small model trained on the synthetic corpus (a ``TrainResult``)."""
+    from nerbatch.train import TrainConfig, train_tagger
+
+    bundle = tmp_path_factory.mktemp("model") / "bundle"
+    config = TrainConfig(preset="tiny", epochs=8, batch_size=16, learning_rate=5e-3, patience=3, seed=7)
+    return train_tagger(prepared_synthetic, bundle, config)

@@ -8,32 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dask
 import numpy as np
 import pytest
 
 from nerbatch.bundle import BundleError, load_bundle
-from nerbatch.prepare import PrepareOptions, prepare_corpus
-from nerbatch.train import TrainConfig, train_tagger
-from tests.synthetic import synthetic_sentences, write_gmb
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    write_gmb(root / "ner_dataset.csv", synthetic_sentences(600, seed=1))
-    with dask.config.set(scheduler="threads"):
-        prepare_corpus([str(root / "ner_dataset.csv")], root / "prepared", PrepareOptions())
-    return root / "prepared"
+@pytest.fixture()
+def prepared(prepared_synthetic) -> Path:
+    return prepared_synthetic
 
 
-@pytest.fixture(scope="module")
-def trained(prepared, tmp_path_factory):
-    bundle = tmp_path_factory.mktemp("model") / "bundle"
-    config = TrainConfig(preset="tiny", epochs=8, batch_size=16, learning_rate=5e-3, patience=3, seed=7)
-    return train_tagger(prepared, bundle, config)
+@pytest.fixture()
+def trained(trained_synthetic):
+    return trained_synthetic
 
 
 def test_training_learns_far_above_a_trivial_baseline(trained):
