@@ -14,8 +14,11 @@ ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 
 
 def quiet_dask_logs() -> None:
-    """p2p shuffles and cluster start-up log at INFO/WARNING on every run; keep job output readable."""
-    for name in ("distributed.shuffle._scheduler_plugin", "distributed.http.proxy", "distributed.nanny"):
+    """Cluster start-up, shutdown and p2p shuffles log at INFO/WARNING on every
+    run; keep job (and Prefect flow) logs readable. Errors still show."""
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    for name in ("distributed.shuffle._scheduler_plugin", "distributed.http.proxy", "distributed.nanny",
+                 "distributed.worker.state_machine"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

@@ -110,7 +110,11 @@ def train_tagger(
     tagger_config = config.tagger_config()
     keys = input_names(tagger_config)
     model = build_tagger(tagger_config, vocab)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm))
+    # No XLA: with dynamic padding every new batch length would trigger a recompile on a GPU.
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+        jit_compile=False,
+    )
     predictor = Predictor(build_decoder(model), vocab, keys, max_word_length=tagger_config.max_word_length)
     val_words, val_tags = load_split(sentences_dir, "validation")
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Set up the environment (if needed) and run the main job on the embedded
-# defaults: a Dask LocalCluster, outputs under ./runs/.
-#   scripts/run-main.sh [CORPUS...]     (default: ../shared/data/gmb_ner_dataset.csv)
+# defaults: the ner-pipeline flow (prepare -> train -> evaluate -> tag) on a
+# Dask LocalCluster and Prefect's local server, outputs under ./runs/pipeline.
+#   scripts/run-main.sh [CORPUS...] [--epochs N] [--preset default|seed|tiny]
+#   (default corpus: ../shared/data/gmb_ner_dataset.csv)
 source "$(dirname "$0")/bootstrap.sh"
 cd "$ROOT"
-if [ "$#" -eq 0 ]; then
-    set -- "${NERBATCH_DATA:-$ROOT/../shared/data/gmb_ner_dataset.csv}"
+export PREFECT_HOME="${PREFECT_HOME:-$ROOT/runs/prefect-home}"
+if [ "$#" -eq 0 ] || [[ "$1" == --* ]]; then
+    set -- "${NERBATCH_DATA:-$ROOT/../shared/data/gmb_ner_dataset.csv}" "$@"
 fi
-exec nerbatch prepare "$@" --out runs/prepared
+exec python -m flows.pipeline "$@"

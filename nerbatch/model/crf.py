@@ -259,9 +259,7 @@ def marginals(emissions: Any, mask: Any | None, transitions: Any, start: Any, en
     return ops.where(mask[:, :, None], probs, ops.zeros_like(probs))
 
 
-def viterbi_decode(
-    emissions: Any, mask: Any | None, transitions: Any, start: Any, end: Any
-) -> tuple[Any, Any]:
+def viterbi_decode(emissions: Any, mask: Any | None, transitions: Any, start: Any, end: Any) -> tuple[Any, Any]:
     """Best tag path of each row.
 
     Args:
@@ -336,6 +334,10 @@ class CRF(keras.layers.Layer):
         transitions_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
+        # float32 even under a mixed-precision policy: the recursions sum many
+        # log-scores, and float16 would round the transitions (as Keras
+        # recommends for a softmax output layer).
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if num_tags < 1:
             raise ValueError(f"num_tags must be positive, got {num_tags}")
@@ -357,7 +359,9 @@ class CRF(keras.layers.Layer):
         self.start_transitions = self.add_weight(
             name="start_transitions", shape=(k,), initializer=self.transitions_initializer
         )
-        self.end_transitions = self.add_weight(name="end_transitions", shape=(k,), initializer=self.transitions_initializer)
+        self.end_transitions = self.add_weight(
+            name="end_transitions", shape=(k,), initializer=self.transitions_initializer
+        )
 
     def call(self, emissions: Any, mask: Any | None = None) -> Any:
         return emissions
@@ -424,6 +428,7 @@ class CRFDecode(keras.layers.Layer):
     """
 
     def __init__(self, crf: CRF | dict, **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", "float32")  # as for CRF
         super().__init__(**kwargs)
         self.crf = crf if isinstance(crf, CRF) else keras.layers.deserialize(crf)
 

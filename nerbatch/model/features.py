@@ -166,9 +166,7 @@ def encode_inputs(
     return out
 
 
-def encode_tags(
-    tags: Sequence[Sequence[str]], vocab: Vocabulary, *, pad_to: int | None = None
-) -> np.ndarray:
+def encode_tags(tags: Sequence[Sequence[str]], vocab: Vocabulary, *, pad_to: int | None = None) -> np.ndarray:
     """int32 ``[B, T]`` tag ids (0 at padded steps), padded like :func:`encode_inputs`.
 
     Raises KeyError for a tag the vocabulary does not know.
@@ -200,7 +198,7 @@ def encode_batch(
     is None. Each tag sequence must be as long as its sentence.
     """
     if tags is not None and (
-        len(tags) != len(sentences) or any(len(w) != len(t) for w, t in zip(sentences, tags))
+        len(tags) != len(sentences) or any(len(w) != len(t) for w, t in zip(sentences, tags, strict=True))
     ):
         raise ValueError("every tag sequence must be as long as its sentence")
     inputs = encode_inputs(sentences, vocab, max_word_length=max_word_length, pad_to=pad_to, include=include)

@@ -76,7 +76,7 @@ class TaggerConfig(BaseModel):
     seed: int = 0
 
     @model_validator(mode="after")
-    def _check(self) -> "TaggerConfig":
+    def _check(self) -> TaggerConfig:
         if not self.lstm_units and not self.forward_lstm_units:
             raise ValueError("at least one LSTM layer is needed")
         if any(u < 1 for u in (*self.lstm_units, *self.forward_lstm_units)):
@@ -86,7 +86,7 @@ class TaggerConfig(BaseModel):
         return self
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "TaggerConfig":
+    def preset(cls, name: str, **overrides: Any) -> TaggerConfig:
         """A named configuration with some fields overridden.
 
         ``default``: word + char-CNN + casing embeddings, one BiLSTM(100), CRF.
@@ -374,7 +374,9 @@ def build_tagger(
         )
         features.append(char_cnn(inputs["chars"]))
     if config.use_casing:
-        features.append(keras.layers.Embedding(NUM_CASING_CLASSES, config.casing_dim, name="casing_embedding")(inputs["casing"]))
+        features.append(
+            keras.layers.Embedding(NUM_CASING_CLASSES, config.casing_dim, name="casing_embedding")(inputs["casing"])
+        )
     x = features[0] if len(features) == 1 else keras.layers.Concatenate(name="token_features")(features)
     if config.embedding_dropout > 0:
         x = keras.layers.Dropout(config.embedding_dropout, name="embedding_dropout")(x)

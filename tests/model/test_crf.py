@@ -72,7 +72,7 @@ def _brute_force(emissions: np.ndarray, mask: np.ndarray, tags: np.ndarray, para
         best_path[b, :length] = paths[best]
         best_score[b] = scores[best]
         weights = np.exp(scores - log_z[b])
-        for path, w in zip(paths, weights):
+        for path, w in zip(paths, weights, strict=True):
             probs[b, np.arange(length), list(path)] += w
     return log_z, gold, best_path, best_score, probs
 
@@ -126,7 +126,7 @@ def test_extra_padding_changes_nothing(num_tags: int, lengths: list[int], padded
 
     short = results(emissions, mask, tags)
     long = results(longer_emissions, longer_mask, longer_tags)
-    for a, b in zip(short[:2] + short[3:4], long[:2] + long[3:4]):
+    for a, b in zip(short[:2] + short[3:4], long[:2] + long[3:4], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(long[2][:, :padded], short[2])
     np.testing.assert_array_equal(long[2][:, padded:], 0)
@@ -141,7 +141,9 @@ def test_no_mask_means_every_step_valid() -> None:
     np.testing.assert_allclose(
         _np(crf.log_likelihood(emissions, tags, None, *params)), _np(crf.log_likelihood(emissions, tags, ones, *params))
     )
-    np.testing.assert_array_equal(_np(crf.viterbi_decode(emissions, None, *params)[0]), _np(crf.viterbi_decode(emissions, ones, *params)[0]))
+    np.testing.assert_array_equal(
+        _np(crf.viterbi_decode(emissions, None, *params)[0]), _np(crf.viterbi_decode(emissions, ones, *params)[0])
+    )
 
 
 def test_length_one_is_a_softmax() -> None:
@@ -151,8 +153,12 @@ def test_length_one_is_a_softmax() -> None:
     _, start, end = params
     logits = emissions[0, 0].astype("float64") + start + end
     log_softmax = logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
-    np.testing.assert_allclose(_np(crf.log_likelihood(emissions, tags, mask, *params))[0], log_softmax[tags[0, 0]], rtol=RTOL)
-    np.testing.assert_allclose(_np(crf.marginals(emissions, mask, *params))[0, 0], np.exp(log_softmax), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        _np(crf.log_likelihood(emissions, tags, mask, *params))[0], log_softmax[tags[0, 0]], rtol=RTOL
+    )
+    np.testing.assert_allclose(
+        _np(crf.marginals(emissions, mask, *params))[0, 0], np.exp(log_softmax), rtol=RTOL, atol=ATOL
+    )
 
 
 def test_stable_with_huge_scores() -> None:
@@ -179,8 +185,13 @@ def test_layer_methods_use_its_parameters() -> None:
     rng = np.random.default_rng(6)
     emissions, mask, tags, params = _random_case(rng, 3, [3, 1], 4)
     layer = _layer_with(params)
-    np.testing.assert_allclose(_np(layer.negative_log_likelihood(emissions, tags, mask)), -_np(crf.log_likelihood(emissions, tags, mask, *params)))
-    np.testing.assert_array_equal(_np(layer.viterbi_decode(emissions, mask)), _np(crf.viterbi_decode(emissions, mask, *params)[0]))
+    np.testing.assert_allclose(
+        _np(layer.negative_log_likelihood(emissions, tags, mask)),
+        -_np(crf.log_likelihood(emissions, tags, mask, *params)),
+    )
+    np.testing.assert_array_equal(
+        _np(layer.viterbi_decode(emissions, mask)), _np(crf.viterbi_decode(emissions, mask, *params)[0])
+    )
     np.testing.assert_allclose(_np(layer.marginals(emissions, mask)), _np(crf.marginals(emissions, mask, *params)))
     np.testing.assert_array_equal(_np(layer(emissions)), emissions)
 
@@ -230,9 +241,11 @@ def test_layer_round_trips_through_a_keras_file(tmp_path) -> None:
     restored = loaded.get_layer("crf")
     assert isinstance(restored, crf.CRF) and restored.num_tags == 3
     assert isinstance(restored.transitions_regularizer, keras.regularizers.L2)
-    for got, want in zip(restored.get_weights(), params):
+    for got, want in zip(restored.get_weights(), params, strict=True):
         np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(loaded.predict(emissions, verbose=0)["tag_ids"], model.predict(emissions, verbose=0)["tag_ids"])
+    np.testing.assert_array_equal(
+        loaded.predict(emissions, verbose=0)["tag_ids"], model.predict(emissions, verbose=0)["tag_ids"]
+    )
 
 
 def test_rejects_scores_of_the_wrong_width() -> None:

@@ -26,7 +26,9 @@ def test_ids_padding_and_shapes() -> None:
     assert all(a.dtype == np.int32 for a in inputs.values())
     assert inputs["words"].shape == (2, 3) and inputs["casing"].shape == (2, 3)
     assert inputs["chars"].shape == (2, 3, 5)  # longest word "Paris"
-    np.testing.assert_array_equal(inputs["words"][0], [VOCAB.word_id("Paris"), VOCAB.word_id("is"), VOCAB.word_id("big")])
+    np.testing.assert_array_equal(
+        inputs["words"][0], [VOCAB.word_id("Paris"), VOCAB.word_id("is"), VOCAB.word_id("big")]
+    )
     np.testing.assert_array_equal(inputs["words"][1], [VOCAB.word_id("is"), PAD_ID, PAD_ID])
     np.testing.assert_array_equal(inputs["casing"][1], [Casing.LOWER, Casing.PAD, Casing.PAD])
     np.testing.assert_array_equal(inputs["chars"][1, 1:], 0)

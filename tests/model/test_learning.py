@@ -105,7 +105,7 @@ def test_learns_entities_and_transitions() -> None:
 
     # Into each I-X, every transition training never showed scores below every one it showed.
     transitions = find_crf(model).get_weights()[0]
-    seen = {(vocab.tag_id(a), vocab.tag_id(b)) for tags in train_tags for a, b in zip(tags, tags[1:])}
+    seen = {(vocab.tag_id(a), vocab.tag_id(b)) for tags in train_tags for a, b in zip(tags, tags[1:], strict=False)}
     for tag in (t for t in vocab.tags if t.startswith("I-")):
         j = vocab.tag_id(tag)
         shown = [transitions[i, j] for i in range(len(vocab.tags)) if (i, j) in seen]

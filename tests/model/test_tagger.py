@@ -77,7 +77,12 @@ def trained() -> tuple[CRFTagger, dict, np.ndarray]:
 def test_presets() -> None:
     default, seed = TaggerConfig.preset("default"), TaggerConfig.preset("seed")
     assert default.use_chars and default.use_casing and default.lstm_units == (100,)
-    assert (seed.word_dim, seed.lstm_units, seed.forward_lstm_units, seed.hidden_units) == (150, (150,), (300,), "num_tags")
+    assert (seed.word_dim, seed.lstm_units, seed.forward_lstm_units, seed.hidden_units) == (
+        150,
+        (150,),
+        (300,),
+        "num_tags",
+    )
     assert not seed.use_chars and not seed.use_casing and seed.recurrent_dropout == 0.0
     assert TaggerConfig.preset("seed", recurrent_dropout=0.2).recurrent_dropout == 0.2
     assert TaggerConfig.model_validate_json(seed.model_dump_json()) == seed
@@ -102,7 +107,9 @@ def test_default_architecture() -> None:
     lstm = model.get_layer("bilstm_0").forward_layer
     # The cuDNN kernel's conditions.
     assert lstm.cell.recurrent_dropout == 0 and not lstm.unroll and lstm.cell.use_bias
-    assert lstm.cell.activation is keras.activations.tanh and lstm.cell.recurrent_activation is keras.activations.sigmoid
+    assert (
+        lstm.cell.activation is keras.activations.tanh and lstm.cell.recurrent_activation is keras.activations.sigmoid
+    )
 
 
 def test_seed_architecture() -> None:
@@ -125,7 +132,9 @@ def test_loss_is_the_mean_crf_nll_and_reaches_the_transitions(trained) -> None:
     fresh = build_tagger(TINY, VOCAB)
     assert np.abs(find_crf(model).get_weights()[0] - find_crf(fresh).get_weights()[0]).max() > 1e-3
     emissions = model.predict(x, verbose=0)
-    want = -np.mean(keras.ops.convert_to_numpy(crf.log_likelihood(emissions, y, x["words"] != 0, *find_crf(model).get_weights())))
+    want = -np.mean(
+        keras.ops.convert_to_numpy(crf.log_likelihood(emissions, y, x["words"] != 0, *find_crf(model).get_weights()))
+    )
     got = model.evaluate(x, y, batch_size=len(SENTENCES), verbose=0)
     assert got == pytest.approx(want, rel=1e-4)
 
@@ -217,6 +226,12 @@ def test_saved_model_loads_safely_and_predicts_the_same(trained, tmp_path: Path)
     after = predict_tags(build_decoder(loaded), x)
     np.testing.assert_array_equal(after[0], before[0])
     np.testing.assert_array_equal(after[1], before[1])
+    # A saved decoder loads too.
+    decoder_path = tmp_path / "decoder.keras"
+    build_decoder(model).save(decoder_path)
+    reloaded = predict_tags(keras.saving.load_model(decoder_path, safe_mode=True), x)
+    np.testing.assert_array_equal(reloaded[0], before[0])
+    np.testing.assert_array_equal(reloaded[1], before[1])
     # The loaded model trains on.
     loaded.compile(optimizer="adam")
     assert np.isfinite(loaded.fit(x, y, epochs=1, verbose=0).history["loss"][0])
@@ -229,7 +244,9 @@ def test_pretrained_matrix_initialises_and_may_freeze_the_embedding(tmp_path: Pa
     lines = [f"{w.lower()} " + " ".join(["0.5"] * TINY.word_dim) for w in ("paris", "london")]
     path = tmp_path / "glove.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    frozen = build_tagger(TINY.model_copy(update={"pretrained_vectors": str(path), "pretrained_trainable": False}), VOCAB)
+    frozen = build_tagger(
+        TINY.model_copy(update={"pretrained_vectors": str(path), "pretrained_trainable": False}), VOCAB
+    )
     embedding = frozen.get_layer("word_embedding")
     np.testing.assert_allclose(embedding.get_weights()[0][VOCAB.word_id("Paris")], 0.5)
     np.testing.assert_array_equal(embedding.get_weights()[0][PAD_ID], 0.0)
@@ -242,3 +259,23 @@ def test_pretrained_matrix_initialises_and_may_freeze_the_embedding(tmp_path: Pa
     assert trainable.get_layer("word_embedding").trainable
     with pytest.raises(ValueError, match="pretrained matrix has shape"):
         build_tagger(TINY, VOCAB, pretrained=matrix[:, :3])
+
+
+# -- mixed precision -----------------------------------------------------------------------
+
+
+def test_mixed_precision_keeps_the_crf_in_float32() -> None:
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model, x, y = _train(TINY, epochs=1)
+        assert model.get_layer("bilstm_0").compute_dtype == "float16"
+        assert find_crf(model).compute_dtype == "float32"
+        emissions = model.predict(x, verbose=0)
+        assert emissions.dtype == np.float32
+        tag_ids, marginals = predict_tags(build_decoder(model), x)
+        want, _ = crf.viterbi_decode(emissions, x["words"] != 0, *find_crf(model).get_weights())
+        np.testing.assert_array_equal(tag_ids, keras.ops.convert_to_numpy(want))
+        assert marginals.dtype == np.float32
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -1,0 +1,47 @@
+"""train-tagger: train the BiLSTM-CRF on a prepared corpus, on a GPU worker when asked."""
+
+from __future__ import annotations
+
+import dask
+from prefect import flow
+from prefect_dask import get_dask_client
+
+from flows.runners import dask_task_runner
+from flows.tasks import train_task
+from nerbatch.errors import NerbatchError
+from nerbatch.train import TrainConfig
+
+
+class NoGpuWorker(NerbatchError):
+    """gpu=True, but no Dask worker offers a GPU resource: the task would wait forever."""
+
+
+def submit_training(prepared_dir: str, bundle_dir: str, config: TrainConfig, gpu: bool):
+    """Submit the training task; with ``gpu``, only a worker started with
+    ``--resources GPU=1`` may run it (the annotation works with ``.submit`` only)."""
+    if not gpu:
+        return train_task.submit(prepared_dir, bundle_dir, config)
+    with get_dask_client() as client:
+        workers = client.scheduler_info()["workers"].values()
+        if not any(w.get("resources", {}).get("GPU", 0) >= 1 for w in workers):
+            raise NoGpuWorker("gpu=True but no Dask worker has a GPU resource; start one with "
+                              "`dask worker ADDRESS --resources GPU=1` or pass gpu=False")
+    with dask.annotate(resources={"GPU": 1}):
+        return train_task.submit(prepared_dir, bundle_dir, config)
+
+
+@flow(name="train-tagger-run")
+def _train(prepared_dir: str, bundle_dir: str, config: TrainConfig, gpu: bool) -> dict:
+    return submit_training(prepared_dir, bundle_dir, config, gpu).result()
+
+
+@flow(name="train-tagger")
+def train_tagger_flow(
+    prepared_dir: str,
+    bundle_dir: str,
+    config: TrainConfig = TrainConfig(),
+    gpu: bool = False,
+    dask_address: str | None = None,
+) -> dict:
+    """A ``prepare`` output -> a model bundle (model, vocab, config, metrics, report)."""
+    return _train.with_options(task_runner=dask_task_runner(dask_address))(prepared_dir, bundle_dir, config, gpu)
