@@ -15,7 +15,6 @@ staging sibling and swapped in at the end.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
@@ -247,7 +246,3 @@ def _report(out_dir: Path, read, counts: CorpusCounts, vocab: Vocabulary, second
         oov_rate={s: oov_rate(counts.words[s], vocab) for s in ("validation", "test")},
         seconds=round(seconds, 3),
     )
-
-
-def load_report(out_dir: str | Path) -> dict:
-    return json.loads((Path(out_dir) / REPORT_FILE).read_text(encoding="utf-8"))

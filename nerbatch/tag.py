@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Literal
 
 import dask
-import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 

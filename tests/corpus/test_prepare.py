@@ -51,6 +51,19 @@ def test_prepare_writes_sentences_rejects_vocab_and_report(tmp_path, corpus, das
     assert 0 < report.oov_rate["validation"] <= 1
 
 
+def test_lazy_group_sentences_matches_prepare(tmp_path, corpus, dask_client_fixture):
+    from nerbatch.corpus.readers import read_corpus
+    from nerbatch.corpus.sentences import group_sentences
+
+    prepare_corpus([str(corpus)], tmp_path / "out", PrepareOptions(blocksize=300))
+    lazy = group_sentences(read_corpus(str(corpus), blocksize=300).tokens).compute()
+    lazy = lazy.sort_values("sentence_id").reset_index(drop=True)
+    written = read_sentences(tmp_path / "out")
+    assert lazy["sentence_id"].tolist() == written["sentence_id"].tolist()
+    assert lazy["split"].tolist() == written["split"].tolist()
+    assert [list(w) for w in lazy["words"]] == [list(w) for w in written["words"]]
+
+
 def test_splits_do_not_depend_on_partitioning_or_file_order(tmp_path, dask_client_fixture):
     a = write(tmp_path / "a.csv", GMB_HEADER + "".join(gmb_lines(80)))
     b = write(tmp_path / "b.csv", GMB_HEADER + "".join(gmb_lines(80)))

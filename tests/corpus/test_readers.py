@@ -3,8 +3,6 @@ or rejected with its file and line, whatever the partitioning."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import dask
