@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dask
 from prefect import flow
-from prefect_dask import get_dask_client
+from prefect.context import FlowRunContext
 
 from flows.runners import dask_task_runner
 from flows.tasks import train_task
@@ -21,11 +21,14 @@ def submit_training(prepared_dir: str, bundle_dir: str, config: TrainConfig, gpu
     ``--resources GPU=1`` may run it (the annotation works with ``.submit`` only)."""
     if not gpu:
         return train_task.submit(prepared_dir, bundle_dir, config)
-    with get_dask_client() as client:
-        workers = client.scheduler_info()["workers"].values()
-        if not any(w.get("resources", {}).get("GPU", 0) >= 1 for w in workers):
-            raise NoGpuWorker("gpu=True but no Dask worker has a GPU resource; start one with "
-                              "`dask worker ADDRESS --resources GPU=1` or pass gpu=False")
+    # The flow's own Dask client (``.client`` starts the cluster on first use).
+    # Not ``get_dask_client()``: in a flow body it needs a client the runner only
+    # creates at the first ``.submit`` (AttributeError on ``None`` before that).
+    client = FlowRunContext.get().task_runner.client
+    workers = client.scheduler_info()["workers"].values()
+    if not any(w.get("resources", {}).get("GPU", 0) >= 1 for w in workers):
+        raise NoGpuWorker("gpu=True but no Dask worker has a GPU resource; start one with "
+                          "`dask worker ADDRESS --resources GPU=1` or pass gpu=False")
     with dask.annotate(resources={"GPU": 1}):
         return train_task.submit(prepared_dir, bundle_dir, config)
 

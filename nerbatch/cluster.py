@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from distributed import Client, LocalCluster
 
@@ -37,18 +37,23 @@ def dask_client(
     n_workers: int | None = None,
     threads_per_worker: int = 1,
     memory_limit: str | int = "auto",
+    as_current: bool = True,
 ) -> Iterator[Client]:
     """A Dask client for the duration of a job.
 
     ``address`` (or ``$DASK_SCHEDULER_ADDRESS``) connects to a running scheduler;
+    ``as_current`` makes the client the scheduler of ``dask.compute`` in the block;
     otherwise a LocalCluster with one single-threaded worker process per core
     (pandas and pyarrow work holds the GIL often enough that processes beat
     threads here).
     """
     quiet_dask_logs()
     address = address or os.environ.get(ADDRESS_ENV) or None
+    # The client is current only inside this block (never the process default), so
+    # a flow started later in the same process is not silently routed to this
+    # cluster (prefect-dask adopts any current client, even when given an address).
     if address:
-        with Client(address) as client:
+        with Client(address, set_as_default=False) as client, _current(client, as_current):
             yield client
         return
     with LocalCluster(
@@ -58,5 +63,9 @@ def dask_client(
         memory_limit=memory_limit,
         dashboard_address=None,
         env=worker_thread_env(threads_per_worker),
-    ) as cluster, Client(cluster) as client:
+    ) as cluster, Client(cluster, set_as_default=False) as client, _current(client, as_current):
         yield client
+
+
+def _current(client: Client, enabled: bool):
+    return client.as_current() if enabled else nullcontext()

@@ -30,7 +30,8 @@ def dask_local_client():
     """A LocalCluster with two single-threaded worker processes."""
     from nerbatch.cluster import dask_client
 
-    with dask_client(n_workers=2) as client:
+    # Not current for the whole session: tests opt in with ``dask_client_fixture``.
+    with dask_client(n_workers=2, as_current=False) as client:
         yield client
 
 
