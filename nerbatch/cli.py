@@ -111,7 +111,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Bundle directory to write (replaced as a whole).")],
     preset: Annotated[str, typer.Option(help="default, seed (the tutorial's network) or tiny.")] = "default",
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation F1).")] = 30,
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option()] = 16,
     learning_rate: Annotated[float, typer.Option()] = 1e-3,
     clipnorm: Annotated[Optional[float], typer.Option(help="Gradient norm clipping (0 = off).")] = 5.0,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 5,
