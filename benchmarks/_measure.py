@@ -4,6 +4,7 @@ process tree (Dask workers included), sampling RSS."""
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -33,18 +34,21 @@ def tree_rss(proc: psutil.Process) -> int:
 
 
 def measure(cmd: list[str], *, interval: float = 0.05, env: dict | None = None, timeout: float = 1800) -> Measurement:
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, tree_rss(ps))
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(interval)
-        if time.perf_counter() - started > timeout:
-            proc.kill()
-    out = proc.stdout.read() if proc.stdout else ""
-    proc.wait()
-    return Measurement(time.perf_counter() - started, peak, out, proc.returncode)
+    # Output goes to a file, not a pipe: a chatty child must never block on a full pipe while we sample.
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                peak = max(peak, tree_rss(ps))
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(interval)
+            if time.perf_counter() - started > timeout:
+                proc.kill()
+        proc.wait()
+        seconds = time.perf_counter() - started
+        log.seek(0)
+        return Measurement(seconds, peak, log.read(), proc.returncode)

@@ -19,11 +19,9 @@ from nerbatch.train import TrainConfig
 @task(name="evaluate")
 def evaluate_task(bundle_dir: str, prepared_dir: str, split: str = "test") -> dict:
     """Reload the bundle as a consumer would (hashes and smoke check) and score it."""
-    from nerbatch.bundle import load_bundle
-    from nerbatch.scoring import evaluate_split
+    from nerbatch.scoring import evaluate_bundle
 
-    bundle = load_bundle(bundle_dir)
-    result = evaluate_split(bundle.predictor(), Path(prepared_dir) / "sentences", split)
+    _, result = evaluate_bundle(bundle_dir, prepared_dir, split)
     get_run_logger().info("%s\n%s", split, result.scores.format_table())
     return {"split": split, "f1": result.scores.f1, "ece": result.calibration.ece}
 

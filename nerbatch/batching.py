@@ -24,6 +24,20 @@ class Batch:
     ids: list[str]
 
 
+def resolve_prepared(path: str | Path) -> tuple[Path, Path]:
+    """``(sentences_dir, vocab.json)`` from a ``prepare`` output dir or its ``sentences/``."""
+    path = Path(path)
+    if (path / "sentences").is_dir():
+        sentences, vocab = path / "sentences", path / "vocab.json"
+    else:
+        sentences, vocab = path, path.parent / "vocab.json"
+    if not sentences.is_dir():
+        raise InputError(str(path), "no sentence dataset here (run `nerbatch prepare` first)")
+    if not vocab.exists():
+        raise InputError(str(vocab), "vocabulary not found next to the sentence dataset")
+    return sentences, vocab
+
+
 def sentence_dataset(sentences_dir: str | Path) -> ds.Dataset:
     path = Path(sentences_dir)
     if not path.exists():

@@ -166,24 +166,20 @@ def evaluate(
     """Score a bundle on a split: per-type table, entity P/R/F1, calibration."""
     import json
 
-    from nerbatch.bundle import load_bundle
-    from nerbatch.scoring import evaluate_split
-    from nerbatch.train import resolve_prepared
+    from nerbatch.scoring import evaluate_bundle
 
     try:
-        sentences_dir, _ = resolve_prepared(prepared)
-        loaded = load_bundle(bundle)
-        result = evaluate_split(loaded.predictor(), sentences_dir, split, mode=mode)
-    except NerbatchError as exc:
+        version, result = evaluate_bundle(bundle, prepared, split, mode=mode)
+    except (NerbatchError, ValueError) as exc:  # ValueError: an unknown --mode, tags outside the strict scheme
         _fail(exc)
     scores = result.scores
-    print(f"{split} ({scores.n_sentences:,} sentences, {scores.n_tokens:,} tokens), model {loaded.version}, mode {mode}")
+    print(f"{split} ({scores.n_sentences:,} sentences, {scores.n_tokens:,} tokens), model {version}, mode {mode}")
     print(scores.format_table())
     print(f"entity confidence: ECE {result.calibration.ece:.4f} over {result.calibration.n} predicted entities")
     print(f"token accuracy (real tokens only, not the headline): {scores.token_accuracy:.4f}; "
           f"excluding O/O tokens: {scores.token_accuracy_non_o:.4f}")
     if json_out:
-        json_out.write_text(json.dumps({"model_version": loaded.version, **result.to_dict()}, indent=1))
+        json_out.write_text(json.dumps({"model_version": version, **result.to_dict()}, indent=1))
 
 
 @app.command()

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from nerbatch.batching import iter_split
+from nerbatch.batching import iter_split, resolve_prepared
+from nerbatch.errors import InputError
 from nerbatch.evaluate import (
     Calibration,
     EntityConfusion,
@@ -17,6 +18,8 @@ from nerbatch.evaluate import (
     score_entities,
 )
 from nerbatch.inference import Predictor
+
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass
@@ -57,3 +60,20 @@ def evaluate_split(
         confusion=entity_confusion(gold, predicted, mode=mode),
         calibration=entity_calibration(gold, predicted, [t.confidences for t in tagged], mode=mode),
     )
+
+
+def evaluate_bundle(
+    bundle_dir: str | Path, prepared: str | Path, split: str = "test", *, mode: Mode = "conlleval"
+) -> tuple[str, SplitEvaluation]:
+    """Load a bundle as a consumer would (file hashes, smoke check) and score it on
+    ``split`` of a ``prepare`` output: ``(model_version, evaluation)``."""
+    from nerbatch.bundle import load_bundle
+
+    if split not in SPLITS:
+        raise InputError(str(prepared), f"unknown split {split!r} (one of {', '.join(SPLITS)})")
+    sentences_dir, _ = resolve_prepared(prepared)
+    bundle = load_bundle(bundle_dir)
+    result = evaluate_split(bundle.predictor(), sentences_dir, split, mode=mode)
+    if result.scores.n_sentences == 0:
+        raise InputError(str(sentences_dir), f"the {split} split has no sentences")
+    return bundle.version, result

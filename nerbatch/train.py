@@ -9,10 +9,10 @@ GPU with no code change (the LSTMs keep the cuDNN conditions).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from nerbatch import __version__
-from nerbatch.batching import count_split, stream_batches
+from nerbatch.batching import count_split, resolve_prepared, stream_batches
 from nerbatch.bundle import write_bundle
 from nerbatch.errors import InputError
 from nerbatch.evaluate import score_entities
@@ -69,20 +69,6 @@ class TrainResult:
         return self.metrics["test"]["scores"]["f1"]
 
 
-def resolve_prepared(path: str | Path) -> tuple[Path, Path]:
-    """``(sentences_dir, vocab.json)`` from a ``prepare`` output dir or its ``sentences/``."""
-    path = Path(path)
-    if (path / "sentences").is_dir():
-        sentences, vocab = path / "sentences", path / "vocab.json"
-    else:
-        sentences, vocab = path, path.parent / "vocab.json"
-    if not sentences.is_dir():
-        raise InputError(str(path), "no sentence dataset here (run `nerbatch prepare` first)")
-    if not vocab.exists():
-        raise InputError(str(vocab), "vocabulary not found next to the sentence dataset")
-    return sentences, vocab
-
-
 def train_tagger(
     prepared: str | Path,
     bundle_dir: str | Path,
@@ -95,8 +81,7 @@ def train_tagger(
     evaluate on ``validation`` and ``test``, and write the bundle."""
     import keras
 
-    from nerbatch.model.features import encode_batch
-    from nerbatch.model.tagger import build_decoder, build_tagger, input_names
+    from nerbatch.model.tagger import build_decoder, build_tagger, encode_sentences, input_names
 
     started = time.perf_counter()
     sentences_dir, vocab_path = resolve_prepared(prepared)
@@ -105,11 +90,10 @@ def train_tagger(
     if n_train == 0:
         raise InputError(str(sentences_dir), "the train split is empty")
     keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
     tagger_config = config.tagger_config()
     keys = input_names(tagger_config)
-    model = build_tagger(tagger_config, vocab)
+    with global_dtype_policy("mixed_float16" if config.mixed_precision else None):
+        model = build_tagger(tagger_config, vocab)
     # No XLA: with dynamic padding every new batch length would trigger a recompile on a GPU.
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
@@ -134,22 +118,15 @@ def train_tagger(
             for step, batch in enumerate(batches):
                 if config.max_batches_per_epoch and step >= config.max_batches_per_epoch:
                     break
-                x, y = encode_batch(
-                    batch.words, vocab, batch.tags, max_word_length=tagger_config.max_word_length,
-                    pad_to=config.pad_to, include=keys,
-                )
+                x, y = encode_sentences(tagger_config, vocab, batch.words, batch.tags, pad_to=config.pad_to)
                 losses.append(float(np.asarray(model.train_on_batch(x, y))))
                 advance()
         train_seconds = time.perf_counter() - epoch_started
         val = score_entities(val_tags, [t.tags for t in predictor.tag(val_words)]) if val_words else None
-        row = {
-            "epoch": epoch,
-            "loss": float(np.mean(losses)) if losses else float("nan"),
-            "val_precision": val.precision if val else None,
-            "val_recall": val.recall if val else None,
-            "val_f1": val.f1 if val else None,
-            "seconds": round(train_seconds, 3),
-        }
+        row = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan")}
+        if val:  # no validation split: early stopping and best weights follow the loss
+            row.update(val_precision=val.precision, val_recall=val.recall, val_f1=val.f1)
+        row["seconds"] = round(train_seconds, 3)
         history.append(row)
         log.info("epoch %d: loss %.4f val P/R/F1 %s (%.1fs)", epoch, row["loss"],
                  f"{val.precision:.4f}/{val.recall:.4f}/{val.f1:.4f}" if val else "n/a", train_seconds)
@@ -202,29 +179,30 @@ def train_tagger(
     return TrainResult(Path(bundle_dir), version, history, metrics, time.perf_counter() - started)
 
 
-class _progress_bar:
-    """A rich progress bar for one epoch (a no-op when not shown)."""
+@contextmanager
+def global_dtype_policy(name: str | None) -> Iterator[None]:
+    """Layers built inside use the Keras dtype policy ``name`` (None: leave it);
+    the process-wide policy is restored after, so later models are not affected."""
+    import keras
 
-    def __init__(self, show: bool, description: str, total: int) -> None:
-        self.show, self.description, self.total = show, description, total
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.show:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._progress = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            transient=False,
-        )
-        self._progress.__enter__()
-        task = self._progress.add_task(self.description, total=self.total)
-        return lambda: self._progress.advance(task)
-
-    def __exit__(self, *exc) -> None:
-        if self.show:
-            self._progress.__exit__(*exc)
+    previous = keras.mixed_precision.global_policy()
+    if name:
+        keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
-def load_history(bundle_dir: str | Path) -> list[dict]:
-    return json.loads((Path(bundle_dir) / "history.json").read_text(encoding="utf-8"))
+@contextmanager
+def _progress_bar(show: bool, description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A rich progress bar for one epoch; yields the function that advances it (a no-op when not shown)."""
+    if not show:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda: progress.advance(task)

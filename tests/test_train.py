@@ -100,3 +100,46 @@ def test_cli_train_rejects_bad_overrides_cleanly(prepared, tmp_path):
     result = run_cli("train", str(prepared), "--out", str(tmp_path / "b"), "--set", "lstm_units=[-3]", "--no-progress")
     assert result.returncode == 2
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--split", "tset", "unknown split 'tset'"), ("--mode", "iob3", "iob3")],
+)
+def test_cli_evaluate_rejects_bad_split_or_mode_cleanly(trained, prepared, option, value, message):
+    result = run_cli("evaluate", str(trained.bundle_dir), str(prepared), option, value)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_training_without_a_validation_split_stops_on_the_loss(tmp_path):
+    import dask
+
+    from nerbatch.corpus.sentences import SplitFractions
+    from nerbatch.prepare import PrepareOptions, prepare_corpus
+    from nerbatch.train import TrainConfig, train_tagger
+    from tests.synthetic import synthetic_sentences, write_gmb
+
+    write_gmb(tmp_path / "ner_dataset.csv", synthetic_sentences(60, seed=3))
+    no_validation = PrepareOptions(splits=SplitFractions(train=0.9, validation=0.0, test=0.1))
+    with dask.config.set(scheduler="threads"):
+        prepare_corpus([str(tmp_path / "ner_dataset.csv")], tmp_path / "prepared", no_validation)
+    config = TrainConfig(preset="tiny", epochs=2, batch_size=16, seed=1)
+    result = train_tagger(tmp_path / "prepared", tmp_path / "bundle", config)
+    assert [sorted(row) for row in result.history] == [["epoch", "loss", "seconds"]] * 2
+    assert "Learning curves" in (result.bundle_dir / "report.md").read_text()
+    assert result.metrics["test"]["scores"]["n_sentences"] > 0
+
+
+def test_mixed_precision_applies_to_its_own_model_only(prepared, tmp_path):
+    import keras
+
+    from nerbatch.train import TrainConfig, train_tagger
+
+    before = keras.mixed_precision.global_policy().name
+    config = TrainConfig(preset="tiny", epochs=1, batch_size=16, max_batches_per_epoch=2, mixed_precision=True)
+    result = train_tagger(prepared, tmp_path / "bundle", config)
+    assert keras.mixed_precision.global_policy().name == before
+    model = load_bundle(result.bundle_dir).model
+    assert model.get_layer("emissions").dtype_policy.name == "mixed_float16"
+    assert model.get_layer("crf").compute_dtype == "float32"

@@ -9,8 +9,7 @@ in input order (see ``blocks.py``), which ``group_sentences`` relies on.
 
 from __future__ import annotations
 
-import os
-import posixpath
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -48,7 +47,7 @@ class CorpusFile:
     """One input file and how it is read."""
 
     path: str
-    label: str  # prefix of its sentence ids: the path relative to the inputs' common folder
+    label: str  # prefix of its sentence ids: the file name (plus parent folders where names clash)
     format: CorpusFormat
     layout: CsvLayout | ConllLayout
     size: int
@@ -92,16 +91,25 @@ def expand_paths(inputs: Sequence[str] | str) -> list[str]:
 
 
 def file_labels(paths: Sequence[str]) -> dict[str, str]:
-    """Short, unique labels: each path relative to the common folder of all inputs.
+    """Short, unique labels: each file's name, with as many parent folders as it takes
+    to tell apart inputs that share a name (``a/part.csv``, ``b/part.csv``).
 
-    Labels prefix sentence ids, so moving the whole corpus folder keeps ids (and
-    therefore splits) unchanged.
+    Labels prefix sentence ids, and splits hash sentence ids, so a label must not
+    depend on the other inputs: adding a file (or moving the corpus folder) never
+    changes the ids, and therefore the splits, of files with other names.
     """
-    plain = [p.split("://", 1)[-1] for p in paths]
-    if len(plain) == 1:
-        return {paths[0]: posixpath.basename(plain[0])}
-    common = posixpath.commonpath(plain) if all(p.startswith("/") for p in plain) else os.path.commonpath(plain)
-    return {p: posixpath.relpath(q, common) for p, q in zip(paths, plain)}
+    parts = {p: p.split("://", 1)[-1].rstrip("/").split("/") for p in paths}
+    depth = dict.fromkeys(paths, 1)
+    while True:
+        labels = {p: "/".join(parts[p][-depth[p]:]) for p in paths}
+        uses = Counter(labels.values())
+        clashing = [p for p in paths if uses[labels[p]] > 1]
+        growing = [p for p in clashing if depth[p] < len(parts[p])]
+        if not growing:
+            # Only the same path under two protocols is left: those keep their whole URL.
+            return {**labels, **{p: p for p in clashing}}
+        for p in growing:
+            depth[p] += 1
 
 
 def resolve_layout(
@@ -165,9 +173,10 @@ def read_corpus(
         file_fmt = detect_format(path) if fmt is CorpusFormat.AUTO else fmt
         if fmt is CorpusFormat.AUTO:
             notes.append(f"{labels[path]}: format {file_fmt.value} (detected)")
-        if file_fmt is CorpusFormat.PARQUET and not layout_options.get("sentence_column"):
-            layout_options = {"sentence_column": "sentence_id", "word_column": "word", "tag_column": "tag", **layout_options}
-        layout = resolve_layout(path, file_fmt, **layout_options)
+        options = layout_options
+        if file_fmt is CorpusFormat.PARQUET and not options.get("sentence_column"):
+            options = {"sentence_column": "sentence_id", "word_column": "word", "tag_column": "tag", **options}
+        layout = resolve_layout(path, file_fmt, **options)
         fs, _, (plain,) = get_fs_token_paths(path)
         files.append(CorpusFile(path, labels[path], file_fmt, layout, int(fs.size(plain)), (split_of or {}).get(path)))
 
@@ -266,14 +275,16 @@ def _read_parquet_file(f: CorpusFile) -> pd.DataFrame:
     layout = f.layout
     assert isinstance(layout, CsvLayout)
     wanted = [layout.sentence_column, layout.word_column, layout.tag_column]
-    try:
-        schema_names = pq.read_schema(fsspec.open(f.path, "rb").open()).names
-    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
-        raise InputError(f.path, f"not a readable Parquet file ({exc})") from None
-    missing = [c for c in wanted if c not in schema_names]
-    if missing:
-        raise InputError(f.path, f"missing required column(s) {missing} (has {schema_names})")
-    table = pq.read_table(fsspec.open(f.path, "rb").open(), columns=wanted)
+    with fsspec.open(f.path, "rb") as fh:
+        try:
+            parquet = pq.ParquetFile(fh)
+        except (pa.ArrowException, OSError) as exc:  # not Parquet, truncated, unreadable
+            raise InputError(f.path, f"not a readable Parquet file ({exc})") from None
+        schema_names = parquet.schema_arrow.names
+        missing = [c for c in wanted if c not in schema_names]
+        if missing:
+            raise InputError(f.path, f"missing required column(s) {missing} (has {schema_names})")
+        table = parquet.read(columns=wanted)
     n = table.num_rows
     frame = pa.table(
         {

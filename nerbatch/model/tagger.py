@@ -214,9 +214,14 @@ class CharCNN(keras.layers.Layer):
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.activation = activation
-        self.embedding = keras.layers.Embedding(self.num_chars, self.char_dim, name="char_embedding")
+        # Sub-layers take this layer's dtype policy: on loading, the global policy may
+        # differ from the one the model was trained under (mixed precision).
+        self.embedding = keras.layers.Embedding(
+            self.num_chars, self.char_dim, dtype=self.dtype_policy, name="char_embedding"
+        )
         self.conv = keras.layers.Conv1D(
-            self.filters, self.kernel_size, padding="same", activation=activation, name="char_conv"
+            self.filters, self.kernel_size, padding="same", activation=activation, dtype=self.dtype_policy,
+            name="char_conv",
         )
 
     def build(self, input_shape: tuple) -> None:

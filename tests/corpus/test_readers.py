@@ -182,6 +182,32 @@ def test_parquet_token_table_with_column_mapping(tmp_path):
     assert rows["token_index"].tolist() == [0, 1, 0]
 
 
+def test_auto_format_reads_parquet_and_gmb_files_together(tmp_path):
+    frame = pd.DataFrame({"sentence_id": ["s1", "s1"], "word": ["Angela", "Merkel"], "tag": ["B-PER", "I-PER"]})
+    frame.to_parquet(tmp_path / "a.parquet")
+    gmb = write(tmp_path / "b.csv", GMB_HEADER + "".join(gmb_lines(2)))
+    read = read_corpus([str(tmp_path / "a.parquet"), str(gmb)])
+    assert [f.format for f in read.files] == [CorpusFormat.PARQUET, CorpusFormat.GMB]
+    rows = compute_rows(read)
+    assert rows["reason"].isna().all()
+    assert rows.drop_duplicates("sentence_id")["sentence_id"].str.split("#").str[0].tolist() == ["a.parquet", "b.csv", "b.csv"]
+
+
+def test_adding_a_file_keeps_the_sentence_ids_of_the_others(tmp_path):
+    (tmp_path / "x" / "y").mkdir(parents=True)
+    first = write(tmp_path / "x" / "y" / "ner_dataset.csv", GMB_HEADER + "".join(gmb_lines(3)))
+    other = write(tmp_path / "extra.csv", GMB_HEADER + "".join(gmb_lines(2)))
+    alone = compute_rows(read_corpus(str(first)))["sentence_id"].unique().tolist()
+    together = compute_rows(read_corpus([str(first), str(other)]))["sentence_id"].unique().tolist()
+    assert together[: len(alone)] == alone == ["ner_dataset.csv#Sentence: 1", "ner_dataset.csv#Sentence: 2", "ner_dataset.csv#Sentence: 3"]
+
+
+def test_a_corrupt_parquet_file_is_one_clear_error(tmp_path):
+    path = write(tmp_path / "tokens.parquet", b"PAR1 this is not parquet")
+    with pytest.raises(InputError, match=r"tokens\.parquet: not a readable Parquet file"):
+        compute_rows(read_corpus(str(path)))
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

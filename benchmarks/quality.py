@@ -1,0 +1,416 @@
+"""Tagging quality and training speed: nerbatch default vs the seed network vs a linear-chain CRF.
+
+    python benchmarks/quality.py DATA [--epochs N] [--out DIR]
+        [--default-overrides JSON] [--default-train JSON]
+        [--timing-batches 100] [--timing-epochs 2] [--pad-to 140]
+        [--crf-c1 0.1] [--crf-c2 0.1] [--crf-iterations 100] [--skip NAME ...]
+
+DATA is a ``nerbatch prepare`` output directory (or its ``sentences/``), or a
+raw corpus file (GMB CSV, tutorial CSV, CoNLL, ...), which is first prepared
+into ``OUT/prepared`` on a Dask LocalCluster with ``prepare_corpus``.
+
+On the prepare split (train / validation / test by a hash of the sentence id)
+it trains and evaluates:
+
+a. ``default``: nerbatch's default preset (word + char-CNN + casing, BiLSTM,
+   CRF). ``--default-overrides '{"word_dropout": 0.2}'`` overrides fields of
+   its TaggerConfig and ``--default-train '{"batch_size": 16}'`` fields of its
+   TrainConfig, so a proposed preset can be measured before it is adopted.
+b. ``seed``: the seed tutorial's network (``TaggerConfig.preset("seed")``)
+   with TrainConfig's defaults.
+c. ``crf``: a sklearn-crfsuite linear-chain CRF on hand-crafted word
+   features (a benchmark-only dependency, imported here only).
+
+All three are scored with ``nerbatch.evaluate.score_entities`` (conlleval
+chunks) on the test split; the networks are early-stopped on validation
+entity F1 by ``train_tagger`` and then scored from their saved bundles
+(``evaluate_bundle``, as ``nerbatch evaluate`` does).
+
+Speed: the seed network is trained for ``--timing-epochs`` short epochs of
+the same ``--timing-batches`` batches twice, once padded dynamically (to each
+batch's longest sentence) and once padded to ``--pad-to`` (the tutorial's
+140); then the default network, dynamically padded, on as many sentences (the
+same batches when its batch size is the seed's). The training-loop seconds of
+the last (warm) epoch are compared; the first includes tracing.
+
+Prints P/R/F1 and training time of each model, the speed ratios, and a
+summary of the targets and whether each holds; writes ``OUT/quality.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nerbatch.batching import count_split, resolve_prepared
+from nerbatch.evaluate import EntityScores, score_entities
+from nerbatch.scoring import evaluate_bundle, load_split
+from nerbatch.train import TrainConfig, train_tagger
+
+TARGET_DEFAULT_F1 = 0.84
+TARGET_MARGIN_OVER_CRF = 0.015
+TARGET_MARGIN_OVER_SEED = 0.03
+TARGET_DYNAMIC_SPEEDUP = 3.0
+MODELS = ("default", "seed", "crf")
+
+
+@dataclass
+class ModelResult:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    val_f1: float
+    train_seconds: float  # the training loop (networks: epoch loops only; CRF: fit)
+    wall_seconds: float  # everything: features/validation/evaluation/bundle writing included
+    detail: str
+
+
+@dataclass
+class EpochTiming:
+    name: str
+    pad_to: int | None
+    batch_size: int
+    batches: int
+    epoch_seconds: list[float]  # training loop only, per timed epoch
+    train_sentences: int
+
+    @property
+    def warm_seconds(self) -> float:
+        """The last timed epoch (the first one includes tracing)."""
+        return self.epoch_seconds[-1]
+
+    @property
+    def full_epoch_seconds(self) -> float:
+        """``warm_seconds`` scaled from the timed sentences to the whole train split."""
+        return self.warm_seconds * self.train_sentences / (self.batches * self.batch_size)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def prepared_dir(data: Path, workdir: Path) -> Path:
+    """A prepare output dir for ``data``: ``data`` itself when already prepared, else prepared now."""
+    if data.is_dir():
+        sentences, _ = resolve_prepared(data)
+        return sentences.parent
+    from nerbatch.cluster import dask_client
+    from nerbatch.prepare import prepare_corpus
+
+    out = workdir / "prepared"
+    print(f"preparing {data} -> {out}", flush=True)
+    with dask_client():
+        report = prepare_corpus([str(data)], out)
+    print(report.summary(), flush=True)
+    return out
+
+
+def longest_sentence(prepared: Path) -> int:
+    sentences, _ = resolve_prepared(prepared)
+    return max((len(w) for split in ("train", "validation", "test") for w in load_split(sentences, split)[0]), default=0)
+
+
+# -- the networks --------------------------------------------------------------------------
+
+
+def train_network(name: str, prepared: Path, bundles: Path, config: TrainConfig) -> ModelResult:
+    """Train with ``train_tagger``, then tag the test split from the saved bundle and score it."""
+    print(f"\n[{name}] training: {config.model_dump(exclude_defaults=True)}", flush=True)
+    result = train_tagger(prepared, bundles / name, config, on_epoch=_print_epoch)
+    scores = evaluate_bundle(result.bundle_dir, prepared, "test")[1].scores
+    return ModelResult(
+        name=name,
+        precision=scores.precision,
+        recall=scores.recall,
+        f1=scores.f1,
+        val_f1=result.metrics["validation"]["scores"]["f1"],
+        train_seconds=sum(h["seconds"] for h in result.history),
+        wall_seconds=result.seconds,
+        detail=f"best epoch {result.metrics['best_epoch']} of {len(result.history)}",
+    )
+
+
+def _print_epoch(row: dict) -> None:
+    print(f"  epoch {row['epoch']:>2}: loss {row['loss']:.4f}  val F1 {row['val_f1']:.4f}  ({row['seconds']:.1f}s)", flush=True)
+
+
+# -- the CRF baseline ----------------------------------------------------------------------
+
+
+def word_shape(word: str) -> str:
+    """``"McDonald's" -> "XxXx'x"``: character classes with repeats collapsed."""
+    shape = []
+    for c in word:
+        s = "X" if c.isupper() else "x" if c.islower() else "d" if c.isdigit() else c
+        if not shape or shape[-1] != s:
+            shape.append(s)
+    return "".join(shape)
+
+
+def _word_features(word: str, prefix: str) -> dict:
+    return {
+        f"{prefix}lower": word.lower(),
+        f"{prefix}istitle": word.istitle(),
+        f"{prefix}isupper": word.isupper(),
+        f"{prefix}suffix3": word[-3:].lower(),
+        f"{prefix}shape": word_shape(word),
+    }
+
+
+def token_features(sentence: list[str], i: int) -> dict:
+    """Classic CRF features of token ``i``: its spelling and its neighbours' (+-1, +-2)."""
+    word = sentence[i]
+    features = {
+        "bias": 1.0,
+        "word.lower": word.lower(),
+        "word.suffix3": word[-3:],
+        "word.suffix2": word[-2:],
+        "word.prefix3": word[:3],
+        "word.isupper": word.isupper(),
+        "word.istitle": word.istitle(),
+        "word.isdigit": word.isdigit(),
+        "word.shape": word_shape(word),
+        "word.length": min(len(word), 10),
+    }
+    for offset in (-2, -1, 1, 2):
+        j = i + offset
+        if 0 <= j < len(sentence):
+            features.update(_word_features(sentence[j], f"{offset:+d}:"))
+    if i == 0:
+        features["BOS"] = True
+    if i == len(sentence) - 1:
+        features["EOS"] = True
+    return features
+
+
+def sentence_features(sentence: list[str]) -> list[dict]:
+    return [token_features(sentence, i) for i in range(len(sentence))]
+
+
+def train_crf(prepared: Path, *, c1: float, c2: float, iterations: int) -> ModelResult:
+    """Fit a sklearn-crfsuite CRF on the train split and score it on the test split."""
+    import sklearn_crfsuite
+
+    print(f"\n[crf] training: c1={c1} c2={c2} max_iterations={iterations}", flush=True)
+    started = time.perf_counter()
+    sentences, _ = resolve_prepared(prepared)
+    splits = {s: load_split(sentences, s) for s in ("train", "validation", "test")}
+    features = {s: [sentence_features(w) for w in words] for s, (words, _) in splits.items()}
+    crf = sklearn_crfsuite.CRF(
+        algorithm="lbfgs", c1=c1, c2=c2, max_iterations=iterations, all_possible_transitions=True
+    )
+    fit_started = time.perf_counter()
+    crf.fit(features["train"], splits["train"][1])
+    fit_seconds = time.perf_counter() - fit_started
+    scores: dict[str, EntityScores] = {
+        s: score_entities(splits[s][1], [list(t) for t in crf.predict(features[s])], mode="conlleval")
+        for s in ("validation", "test")
+    }
+    test = scores["test"]
+    return ModelResult(
+        name="crf",
+        precision=test.precision,
+        recall=test.recall,
+        f1=test.f1,
+        val_f1=scores["validation"].f1,
+        train_seconds=fit_seconds,
+        wall_seconds=time.perf_counter() - started,
+        detail=f"{len(crf.state_features_):,} state features",
+    )
+
+
+# -- speed ---------------------------------------------------------------------------------
+
+
+def time_epochs(name: str, prepared: Path, bundles: Path, config: TrainConfig) -> EpochTiming:
+    """Training-loop seconds of each epoch of a short run (the same batches for the same seed and batch size)."""
+    result = train_tagger(prepared, bundles / f"timing-{name}", config)
+    sentences, _ = resolve_prepared(prepared)
+    timing = EpochTiming(
+        name, config.pad_to, config.batch_size, config.max_batches_per_epoch or 0,
+        [h["seconds"] for h in result.history], count_split(sentences, "train")[0],
+    )
+    print(f"  {name}: {timing.batches} batches of {timing.batch_size} per epoch: "
+          + ", ".join(f"{s:.1f}s" for s in timing.epoch_seconds), flush=True)
+    return timing
+
+
+def measure_speed(
+    prepared: Path, bundles: Path, default: TrainConfig, seed: TrainConfig, *, batches: int, epochs: int, pad_to: int
+) -> dict[str, EpochTiming]:
+    """Seed network dynamic vs padded on the same batches; the default network on as many sentences."""
+    longest = longest_sentence(prepared)
+    if longest > pad_to:
+        print(f"  note: the longest sentence has {longest} tokens; padding to {longest} instead of {pad_to}")
+        pad_to = longest
+    sentences = batches * seed.batch_size
+
+    def short(config: TrainConfig, **update) -> TrainConfig:
+        # patience >= epochs so that early stopping never ends a timing run early.
+        n = -(-sentences // config.batch_size)
+        return config.model_copy(update={"epochs": epochs, "patience": epochs, "max_batches_per_epoch": n, **update})
+
+    print(f"\n[speed] {epochs} epoch(s) of {sentences:,} training sentences each "
+          f"({batches} seed batches); the last epoch is compared", flush=True)
+    return {
+        "seed-dynamic": time_epochs("seed-dynamic", prepared, bundles, short(seed, pad_to=None)),
+        "seed-padded": time_epochs(f"seed-pad{pad_to}", prepared, bundles, short(seed, pad_to=pad_to)),
+        "default-dynamic": time_epochs("default-dynamic", prepared, bundles, short(default, pad_to=None)),
+    }
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    import keras
+
+    try:
+        import tensorflow as tf
+
+        gpus = len(tf.config.list_physical_devices("GPU"))
+    except ImportError:
+        gpus = 0
+    return (
+        f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU(s), {gpus} GPU(s); "
+        f"Python {platform.python_version()}, Keras {keras.__version__} ({keras.backend.backend()} backend)"
+    )
+
+
+def print_models(results: list[ModelResult]) -> None:
+    print(f"\n{'model':<10} {'test P':>8} {'test R':>8} {'test F1':>8} {'val F1':>8} {'train s':>9} {'wall s':>9}  detail")
+    for r in results:
+        print(
+            f"{r.name:<10} {r.precision:>8.4f} {r.recall:>8.4f} {r.f1:>8.4f} {r.val_f1:>8.4f} "
+            f"{r.train_seconds:>9.1f} {r.wall_seconds:>9.1f}  {r.detail}"
+        )
+    print("(test = entity-level micro P/R/F1, conlleval chunks; train s = epoch loops or CRF fit; wall s = all of it)")
+
+
+def summary_rows(results: dict[str, ModelResult], timings: dict[str, EpochTiming]) -> list[tuple[str, str, str, str]]:
+    """``(what, measured, target, holds)`` rows."""
+    rows = []
+    if "default" in results:
+        f1 = results["default"].f1
+        rows.append(("default test F1", f"{f1:.4f}", f">= {TARGET_DEFAULT_F1:.2f}", _yes(f1 >= TARGET_DEFAULT_F1)))
+        for other, target in (("crf", TARGET_MARGIN_OVER_CRF), ("seed", TARGET_MARGIN_OVER_SEED)):
+            if other in results:
+                margin = f1 - results[other].f1
+                rows.append((f"default - {other} (F1 points)", f"{100 * margin:+.2f}", f">= +{100 * target:.1f}", _yes(margin >= target)))
+    if timings:
+        dynamic, padded = timings["seed-dynamic"].warm_seconds, timings["seed-padded"].warm_seconds
+        ratio = padded / dynamic
+        rows.append(
+            (f"seed: pad {timings['seed-padded'].pad_to} / dynamic epoch time", f"{ratio:.2f}x", f">= {TARGET_DYNAMIC_SPEEDUP:.0f}x", _yes(ratio >= TARGET_DYNAMIC_SPEEDUP))
+        )
+        default_ratio = padded / timings["default-dynamic"].warm_seconds
+        rows.append((f"seed pad {timings['seed-padded'].pad_to} / default dynamic epoch time", f"{default_ratio:.2f}x", "(reported)", "-"))
+    return rows
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def print_summary(rows: list[tuple[str, str, str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'summary':<{width}}  {'measured':>9}  {'target':>9}  holds")
+    for what, measured, target, holds in rows:
+        print(f"{what:<{width}}  {measured:>9}  {target:>9}  {holds}")
+
+
+def print_timings(timings: dict[str, EpochTiming]) -> None:
+    print(f"\n{'network':<16} {'padding':>8} {'batches':>12} {'warm s':>8} {'~full epoch s':>14}  all timed epochs (s)")
+    for t in timings.values():
+        padding = "dynamic" if t.pad_to is None else str(t.pad_to)
+        print(f"{t.name:<16} {padding:>8} {f'{t.batches} x {t.batch_size}':>12} {t.warm_seconds:>8.2f} "
+              f"{t.full_epoch_seconds:>14.1f}  " + ", ".join(f"{s:.2f}" for s in t.epoch_seconds))
+    print("(warm s = training loop of the last timed epoch; ~full epoch s = scaled to the whole train split)")
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="a `prepare` output dir (or its sentences/), or a raw corpus file")
+    parser.add_argument("--epochs", type=int, default=30, help="most epochs of each network (early stopping on validation F1)")
+    parser.add_argument("--out", type=Path, default=None, help="work dir for the prepared data, bundles and quality.json")
+    parser.add_argument("--default-overrides", type=json.loads, default={}, help="JSON: TaggerConfig fields for the default preset")
+    parser.add_argument("--default-train", type=json.loads, default={}, help="JSON: TrainConfig fields for the default model")
+    parser.add_argument("--seed", type=int, default=42, help="random seed of both networks")
+    parser.add_argument("--timing-batches", type=int, default=100,
+                        help="batches of the seed network per timed epoch (the default network gets as many sentences)")
+    parser.add_argument("--timing-epochs", type=int, default=2, help="the first includes tracing; the last is compared")
+    parser.add_argument("--pad-to", type=int, default=140)
+    parser.add_argument("--crf-c1", type=float, default=0.1)
+    parser.add_argument("--crf-c2", type=float, default=0.1)
+    parser.add_argument("--crf-iterations", type=int, default=100)
+    parser.add_argument("--skip", nargs="*", default=[], choices=[*MODELS, "speed"], help="parts to leave out")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # per-shape retracing notes of predict
+    workdir = args.out or Path(tempfile.mkdtemp(prefix="nerbatch-quality-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    bundles = workdir / "bundles"
+    print(f"machine: {machine()}")
+    prepared = prepared_dir(args.data, workdir)
+    print(f"data: {prepared}; work dir: {workdir}", flush=True)
+
+    default = TrainConfig(
+        preset="default", epochs=args.epochs, seed=args.seed, tagger=args.default_overrides,
+        **{k: v for k, v in args.default_train.items() if k not in ("preset", "tagger")},
+    )
+    seed = TrainConfig(preset="seed", epochs=args.epochs, seed=args.seed)
+    results: dict[str, ModelResult] = {}
+    if "default" not in args.skip:
+        results["default"] = train_network("default", prepared, bundles, default)
+    if "seed" not in args.skip:
+        results["seed"] = train_network("seed", prepared, bundles, seed)
+    if "crf" not in args.skip:
+        results["crf"] = train_crf(prepared, c1=args.crf_c1, c2=args.crf_c2, iterations=args.crf_iterations)
+    timings: dict[str, EpochTiming] = {}
+    if "speed" not in args.skip:
+        timings = measure_speed(
+            prepared, bundles, default, seed, batches=args.timing_batches, epochs=args.timing_epochs, pad_to=args.pad_to
+        )
+
+    print(f"\nmachine: {machine()}")
+    print(f"default config: tagger overrides {json.dumps(args.default_overrides)}; training {json.dumps(args.default_train)}")
+    if results:
+        print_models(list(results.values()))
+    if timings:
+        print_timings(timings)
+    rows = summary_rows(results, timings)
+    if rows:
+        print_summary(rows)
+    report = {
+        "machine": machine(),
+        "data": str(prepared),
+        "default_config": default.model_dump(mode="json"),
+        "seed_config": seed.model_dump(mode="json"),
+        "models": {k: asdict(v) for k, v in results.items()},
+        "timings": {
+            k: {**asdict(v), "warm_seconds": v.warm_seconds, "full_epoch_seconds": v.full_epoch_seconds}
+            for k, v in timings.items()
+        },
+        "summary": [dict(zip(("what", "measured", "target", "holds"), r)) for r in rows],
+    }
+    (workdir / "quality.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(f"\nwrote {workdir / 'quality.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
