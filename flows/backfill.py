@@ -5,15 +5,15 @@ date does not stop the others, and a rerun completes only what is missing."""
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import re
 
+from fsspec.core import url_to_fs
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from flows.runners import dask_task_runner
 from flows.tasks import tag_date_task
-from nerbatch.errors import NerbatchError
+from nerbatch.errors import InputError, NerbatchError
 from nerbatch.tag import TagOptions
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -30,16 +30,22 @@ def dates_between(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def dates_in_archive(input_template: str) -> list[dt.date]:
-    """Every date for which ``input_template`` (with ``{date}``) matches files."""
+    """Every date for which ``input_template`` (with ``{date}``; a local path or any
+    fsspec URL) matches files. Raises ``InputError`` when it matches none."""
     if "{date}" not in input_template:
         raise ValueError("input_template needs a {date} placeholder to find dates in an archive")
     prefix, _, suffix = input_template.partition("{date}")
+    fs, pattern = url_to_fs(prefix + "*" + suffix)
+    # The prefix as fs.glob spells paths (no protocol, local paths absolute); the "_"
+    # keeps a trailing "/" from being normalised away.
+    plain_prefix = url_to_fs(prefix + "_")[1][:-1]
     found = set()
-    for path in glob.glob(prefix + "*" + suffix):
-        middle = path[len(prefix):]
-        match = DATE.match(middle)
+    for path in fs.glob(pattern):
+        match = DATE.match(path[len(plain_prefix):])
         if match:
             found.add(dt.date.fromisoformat(match.group()))
+    if not found:
+        raise InputError(input_template, "the archive has no files for any date")
     return sorted(found)
 
 

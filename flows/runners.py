@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 from prefect_dask import DaskTaskRunner
 
-from nerbatch.cluster import ADDRESS_ENV, quiet_dask_logs, worker_thread_env
+from nerbatch.cluster import local_cluster_options, quiet_dask_logs, scheduler_address
 
 
-def dask_task_runner(address: str | None = None, n_workers: int | None = None) -> DaskTaskRunner:
+def dask_task_runner(address: str | None = None) -> DaskTaskRunner:
     """The given scheduler (or ``$DASK_SCHEDULER_ADDRESS``), else a LocalCluster
-    of single-threaded worker processes created for the run."""
+    of single-threaded worker processes created for the run (as the CLI's)."""
     quiet_dask_logs()
-    address = address or os.environ.get(ADDRESS_ENV) or None
+    address = scheduler_address(address)
     if address:
         return DaskTaskRunner(address=address)
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": n_workers or os.cpu_count() or 1,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,
-            "env": worker_thread_env(1),
-        }
-    )
+    return DaskTaskRunner(cluster_kwargs=local_cluster_options())

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from nerbatch import __version__
+from nerbatch.checksums import file_sha256
 from nerbatch.errors import NerbatchError
 from nerbatch.staging import replace_directory, staging_dir_for
 from nerbatch.vocab import Vocabulary
@@ -44,14 +45,6 @@ VERSIONED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE)
 
 class BundleError(NerbatchError):
     """A bundle is missing, incomplete, altered, or predicts differently than when saved."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -84,7 +77,7 @@ def write_bundle(
         model.save(staging / MODEL_FILE)
         vocab.save(staging / VOCAB_FILE)
         _write_json(staging / CONFIG_FILE, config)
-        hashes = {name: sha256_file(staging / name) for name in VERSIONED_FILES}
+        hashes = {name: file_sha256(staging / name)[1] for name in VERSIONED_FILES}
         version = "m-" + hashlib.sha256("".join(hashes[n] for n in VERSIONED_FILES).encode()).hexdigest()[:12]
         _write_json(staging / METRICS_FILE, {"model_version": version, **metrics})
         _write_json(staging / HISTORY_FILE, history)
@@ -100,7 +93,7 @@ def write_bundle(
                 "nerbatch_version": __version__,
                 "keras_version": keras.__version__,
                 "keras_backend": keras.backend.backend(),
-                "files": {name: sha256_file(staging / name) for name in files},
+                "files": {name: file_sha256(staging / name)[1] for name in files},
             },
         )
         replace_directory(staging, out_dir)
@@ -131,10 +124,6 @@ class Bundle:
             batch_size=batch_size, max_tokens=max_tokens,
         )
 
-    @property
-    def metrics(self) -> dict:
-        return json.loads((self.path / METRICS_FILE).read_text(encoding="utf-8"))
-
 
 def read_manifest(path: str | Path) -> dict:
     path = Path(path)
@@ -154,7 +143,7 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
         for name, expected in manifest["files"].items():
             if not (path / name).exists():
                 raise BundleError(f"{path}: {name} is missing")
-            if sha256_file(path / name) != expected:
+            if file_sha256(path / name)[1] != expected:
                 raise BundleError(f"{path}: {name} does not match its hash in {MANIFEST_FILE}")
     model = load_tagger(path / MODEL_FILE)
     bundle = Bundle(

@@ -57,7 +57,7 @@ def prepare(
     validation_fraction: Annotated[float, typer.Option(help="Hash-split share of validation (test gets the rest).")] = 0.1,
     min_count: Annotated[int, typer.Option(help="Keep words seen at least this often in train.")] = 1,
     max_vocab_size: Annotated[Optional[int], typer.Option(help="Keep at most this many words.")] = None,
-    blocksize: Annotated[str, typer.Option(help="Bytes per read block, e.g. 8MB, or 'none' for one per file.")] = "8MB",
+    blocksize: Annotated[str, typer.Option(help="Bytes per read block, e.g. 64MiB, or 'none' for one per file.")] = "8MiB",
     strict: Annotated[bool, typer.Option("--strict", help="Fail (and write nothing) if any line is rejected.")] = False,
     dask_address: Annotated[Optional[str], typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="Use this Dask scheduler instead of a LocalCluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
@@ -204,7 +204,7 @@ def predict(
     for i, (sentence, t) in enumerate(zip(sentences, tagged)):
         print(" ".join(f"{w}/{tag}" for w, tag in zip(sentence.tokens, t.tags)))
         for entity, confidence in entities_of(t):
-            start, end = sentence.starts[entity.start], sentence.ends[entity.end - 1]
+            start, end = sentence.char_span(entity.start, entity.end)
             table.add_row(str(i), str(start), str(end), text[start:end], entity.type, f"{confidence:.3f}")
     Console().print(table)
 
@@ -230,6 +230,7 @@ def tag(
 
     from nerbatch.cluster import dask_client
     from nerbatch.documents import DocumentOptions
+    from nerbatch.outputs import PublishError
     from nerbatch.tag import TagOptions, tag_documents
 
     try:
@@ -245,7 +246,7 @@ def tag(
     try:
         with dask_client(dask_address, n_workers=workers) as client:
             summary = tag_documents(inputs, model, out, options, compute=_compute_with_progress(client, progress))
-    except NerbatchError as exc:
+    except (NerbatchError, PublishError) as exc:
         _fail(exc)
     print(summary.summary())
 

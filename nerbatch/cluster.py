@@ -30,25 +30,32 @@ def worker_thread_env(threads: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n}
 
 
-@contextmanager
-def dask_client(
-    address: str | None = None,
-    *,
-    n_workers: int | None = None,
-    threads_per_worker: int = 1,
-    memory_limit: str | int = "auto",
-    as_current: bool = True,
-) -> Iterator[Client]:
-    """A Dask client for the duration of a job.
+def scheduler_address(address: str | None = None) -> str | None:
+    """``address``, else ``$DASK_SCHEDULER_ADDRESS``, else None (start a LocalCluster)."""
+    return address or os.environ.get(ADDRESS_ENV) or None
 
-    ``address`` (or ``$DASK_SCHEDULER_ADDRESS``) connects to a running scheduler;
-    ``as_current`` makes the client the scheduler of ``dask.compute`` in the block;
-    otherwise a LocalCluster with one single-threaded worker process per core
-    (pandas and pyarrow work holds the GIL often enough that processes beat
-    threads here).
+
+def local_cluster_options(n_workers: int | None = None) -> dict:
+    """LocalCluster arguments for a job: one single-threaded worker process per core
+    (pandas and pyarrow work holds the GIL often enough that processes beat threads),
+    math libraries capped at that one thread, no dashboard."""
+    return {
+        "n_workers": n_workers or os.cpu_count() or 1,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        "env": worker_thread_env(1),
+    }
+
+
+@contextmanager
+def dask_client(address: str | None = None, *, n_workers: int | None = None, as_current: bool = True) -> Iterator[Client]:
+    """A Dask client for the duration of a job: connected to ``scheduler_address(address)``,
+    else to a LocalCluster (``local_cluster_options``) started and stopped with it.
+    ``as_current`` makes the client the scheduler of ``dask.compute`` in the block.
     """
     quiet_dask_logs()
-    address = address or os.environ.get(ADDRESS_ENV) or None
+    address = scheduler_address(address)
     # The client is current only inside this block (never the process default), so
     # a flow started later in the same process is not silently routed to this
     # cluster (prefect-dask adopts any current client, even when given an address).
@@ -56,14 +63,8 @@ def dask_client(
         with Client(address, set_as_default=False) as client, _current(client, as_current):
             yield client
         return
-    with LocalCluster(
-        n_workers=n_workers or os.cpu_count() or 1,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        memory_limit=memory_limit,
-        dashboard_address=None,
-        env=worker_thread_env(threads_per_worker),
-    ) as cluster, Client(cluster, set_as_default=False) as client, _current(client, as_current):
+    with LocalCluster(**local_cluster_options(n_workers)) as cluster, \
+            Client(cluster, set_as_default=False) as client, _current(client, as_current):
         yield client
 
 

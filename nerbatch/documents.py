@@ -33,7 +33,6 @@ required column missing) raises :class:`DocumentInputError` naming the file.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -49,6 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from nerbatch.checksums import file_sha256
 from nerbatch.corpus.readers import expand_paths
 from nerbatch.errors import InputError
 from nerbatch.tokenize import join_pretokenized
@@ -63,7 +63,6 @@ READ_COLUMNS = [*DOCUMENT_COLUMNS, "reason", "detail"]
 _COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
 # An Arrow list type, not ``object``: Dask would turn an object column into strings.
 SENTENCES_DTYPE = pd.ArrowDtype(pa.list_(pa.list_(pa.string())))
-_HASH_BLOCK = 1 << 20
 # Order of a row in the whole input, for "first occurrence": file index * 2**40 + row.
 _ROW_BITS = 40
 # Python's csv module refuses fields above 128 KiB by default; a 5 MB document must
@@ -75,15 +74,7 @@ Layout = Literal["auto", "documents", "tokens"]
 
 
 class DocumentInputError(InputError):
-    """A whole input file cannot be used: missing, empty, unreadable, or lacking a column."""
-
-    def __init__(self, path: str, message: str, line: int | None = None) -> None:
-        self._message = message
-        super().__init__(path, message, line)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Picklable, so a Dask worker can raise it and the client gets it back intact.
-        return (type(self), (self.path, self._message, self.line))
+    """A whole document dump file cannot be used: missing, empty, unreadable, or lacking a column."""
 
 
 class RejectReason(str, Enum):
@@ -168,10 +159,8 @@ def _expand(paths: Paths) -> list[str]:
         raise ValueError("no input paths given")
     try:
         return expand_paths(items)
-    except DocumentInputError:
-        raise
     except InputError as exc:
-        raise DocumentInputError(exc.path, str(exc).removeprefix(f"{exc.path}: ")) from None
+        raise DocumentInputError(exc.path, exc.message, exc.line) from None
 
 
 def _format_of(path: str, fmt: Format) -> Literal["parquet", "csv", "jsonl"]:
@@ -740,16 +729,11 @@ def fingerprint_inputs(paths: Paths) -> list[InputFile]:
     """Size and SHA-256 of each input file (globs expanded), hashed in 1 MiB blocks."""
     files = []
     for path in _expand(paths):
-        digest = hashlib.sha256()
-        size = 0
         try:
-            with fsspec.open(path, "rb") as f:
-                while block := f.read(_HASH_BLOCK):
-                    digest.update(block)
-                    size += len(block)
+            size, sha256 = file_sha256(path)
         except FileNotFoundError:
             raise DocumentInputError(path, "file not found") from None
         except OSError as exc:
             raise DocumentInputError(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from None
-        files.append(InputFile(path=path, size=size, sha256=digest.hexdigest()))
+        files.append(InputFile(path=path, size=size, sha256=sha256))
     return files

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nerbatch.batching import bucket_batches
-from nerbatch.evaluate import Entity, extract_entities
+from nerbatch.evaluate import Entity, entity_confidences, extract_entities
 from nerbatch.model.features import encode_inputs
 from nerbatch.vocab import Vocabulary
 
@@ -25,10 +25,8 @@ def entities_of(tagged: TaggedSentence) -> list[tuple[Entity, float]]:
     """Entities of a tagged sentence (chunks read as conlleval reads them) with
     their confidence: the smallest CRF marginal over the entity's tokens, i.e. a
     lower bound on how sure the model is of every tag in the span."""
-    return [
-        (e, float(tagged.confidences[e.start : e.end].min()))
-        for e in extract_entities(tagged.tags, mode="conlleval")
-    ]
+    entities = extract_entities(tagged.tags, mode="conlleval")
+    return list(zip(entities, entity_confidences(entities, tagged.confidences)))
 
 
 class Predictor:

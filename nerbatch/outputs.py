@@ -89,7 +89,7 @@ PUBLISHING = "_PUBLISHING"
 #: "intent_removed", "cleaned".
 Hook = Callable[[str], None]
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # a folder-name-safe run id
 
 
 class PublishError(RuntimeError):
@@ -283,8 +283,8 @@ def _call(hook: Hook | None, step: str) -> None:
 def begin_partition(root: str | os.PathLike, date: str | dt.date, run_id: str) -> Staging:
     """Start an attempt at ``date``: finish any interrupted publish, clear stale staging,
     and create a fresh staging folder ``_staging/dt=<date>/<run_id>-<uuid8>/``."""
-    if not _SAFE_NAME.fullmatch(run_id):
-        raise ValueError(f"run_id must be 1-128 characters of A-Z a-z 0-9 . _ - : {run_id!r}")
+    if not re.match(RUN_ID_PATTERN, run_id):
+        raise ValueError(f"run_id must be 1-128 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit): {run_id!r}")
     base = _root(root)
     date_text = _date_text(date)
     recover_partition(base, date_text)

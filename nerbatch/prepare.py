@@ -5,7 +5,7 @@ Output layout::
 
     OUT/
       sentences/part-00000.parquet ...   sentence_id, words, tags, n_tokens, split
-      rejects/part-00000.parquet ...     source_file, line, reason, text, sentence_id
+      rejects/part-00000.parquet ...     source_file, line, reason, text
       vocab.json                         words (with counts), chars, tags
       prepare_report.json                counts, rejects, lengths, OOV rates
 
@@ -19,8 +19,9 @@ import re
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import dask
 import pandas as pd
@@ -149,7 +150,7 @@ def prepare_corpus(
             write_partition, str(staging), options.splits, fixed, meta=_COUNTS_META, enforce_metadata=False
         )
         total = written.reduction(
-            chunk=_to_counts_frame, aggregate=_merge_counts_frame, meta=_COUNTS_META, split_every=16
+            chunk=_to_counts_frame, aggregate=_to_counts_frame, meta=_COUNTS_META, split_every=16
         )
         (counts_frame,) = compute(total)
         counts = counts_frame["counts"].iat[0]
@@ -198,11 +199,8 @@ def write_partition(
 
 
 def _to_counts_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row holding the merge of the frame's ``counts`` (a chunk, or partial merges)."""
     return pd.DataFrame({"counts": [merge_counts(frame["counts"])]})
-
-
-def _merge_counts_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    return _to_counts_frame(frame)
 
 
 def build_vocabulary(counts: CorpusCounts, min_count: int = 1, max_size: int | None = None) -> Vocabulary:

@@ -37,8 +37,10 @@ from nerbatch.documents import (
     split_rejects,
 )
 from nerbatch.outputs import (
+    RUN_ID_PATTERN,
     Manifest,
     PartFile,
+    PublishError,
     RunInfo,
     begin_partition,
     commit_partition,
@@ -56,7 +58,8 @@ class TagOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     date: dt.date = Field(default_factory=dt.date.today)
-    run_id: str | None = None  # default: derived from the date and the fingerprint (reruns give identical rows)
+    # Default: derived from the date and the fingerprint (reruns give identical rows).
+    run_id: str | None = Field(None, pattern=RUN_ID_PATTERN, description="letters, digits, . _ - (a folder name)")
     force: bool = False
     write_tokens: bool = True
     documents: DocumentOptions = DocumentOptions()
@@ -116,7 +119,7 @@ def _worker_predictor(bundle_dir: str, version: str, batch_size: int, max_tokens
 
     bundle = load_bundle(bundle_dir)
     if bundle.version != version:
-        raise RuntimeError(f"{bundle_dir} changed during the run ({version} -> {bundle.version})")
+        raise PublishError(f"{bundle_dir} changed during the run ({version} -> {bundle.version}); run again")
     return bundle.predictor(batch_size=batch_size, max_tokens=max_tokens)
 
 
@@ -182,7 +185,7 @@ def tag_partition(
             result = next(tagged)
             n_tokens += len(sentence)
             for entity, confidence in entities_of(result):
-                start, end = sentence.starts[entity.start], sentence.ends[entity.end - 1]
+                start, end = sentence.char_span(entity.start, entity.end)
                 for name, value in zip(
                     ENTITY_SCHEMA.names,
                     (doc_id, sentence_index, start, end, text[start:end], entity.type, confidence, model_version, run_id),

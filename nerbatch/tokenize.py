@@ -110,6 +110,11 @@ class Sentence:
     def end(self) -> int:
         return self.ends[-1]
 
+    def char_span(self, first: int, stop: int) -> tuple[int, int]:
+        """``[start, end)`` character offsets of tokens ``first`` to ``stop - 1``
+        (an entity's ``start``/``end`` token indices) in the document text."""
+        return self.starts[first], self.ends[stop - 1]
+
 
 def _untimed(pattern: object) -> object:
     """An NLTK ``TimedPattern`` recompiled from its source, with its flags, minus the timeout."""

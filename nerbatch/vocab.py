@@ -64,14 +64,6 @@ class Vocabulary:
     def word_ids(self) -> Mapping[str, int]:
         return self._word_ids
 
-    @property
-    def char_ids(self) -> Mapping[str, int]:
-        return self._char_ids
-
-    @property
-    def tag_ids(self) -> Mapping[str, int]:
-        return self._tag_ids
-
     # -- construction -----------------------------------------------------------
     @classmethod
     def from_counts(
@@ -82,7 +74,7 @@ class Vocabulary:
         *,
         min_count: int = 1,
         max_size: int | None = None,
-    ) -> "Vocabulary":
+    ) -> Vocabulary:
         """Build from word and character frequencies and the set of tags seen.
 
         ``max_size`` bounds the number of words, not counting ``<pad>``/``<unk>``.
@@ -114,7 +106,7 @@ class Vocabulary:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Vocabulary":
+    def from_dict(cls, data: Mapping) -> Vocabulary:
         return cls(
             words=tuple(w for w, _ in data["words"]),
             word_counts=tuple(int(c) for _, c in data["words"]),
@@ -128,7 +120,7 @@ class Vocabulary:
         Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocabulary":
+    def load(cls, path: str | Path) -> Vocabulary:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 

@@ -121,6 +121,18 @@ def test_missing_column_is_one_clear_error(tmp_path, trained_synthetic):
     assert "d.csv" in result.stderr and "doc_id" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_bad_run_id_is_rejected_before_any_work(tmp_path, trained_synthetic):
+    (tmp_path / "d.csv").write_text("doc_id,text\n1,hello\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "nerbatch.cli", "tag", str(tmp_path / "d.csv"), "--model", str(trained_synthetic.bundle_dir),
+         "--out", str(tmp_path / "out"), "--run-id", "../escape", "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "run_id" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def _staged_parts(out: Path) -> list[Path]:
     return list((out / "_staging").glob("dt=*/*/entities/part-*.parquet"))
 

@@ -143,3 +143,15 @@ def test_mixed_precision_applies_to_its_own_model_only(prepared, tmp_path):
     model = load_bundle(result.bundle_dir).model
     assert model.get_layer("emissions").dtype_policy.name == "mixed_float16"
     assert model.get_layer("crf").compute_dtype == "float32"
+
+
+def test_training_is_reproducible_with_a_seed(prepared, tmp_path):
+    from nerbatch.train import TrainConfig, train_tagger
+
+    config = TrainConfig(preset="tiny", epochs=2, batch_size=16, max_batches_per_epoch=6, seed=3)
+    first, second = (train_tagger(prepared, tmp_path / name, config) for name in ("a", "b"))
+    assert [row["loss"] for row in first.history] == [row["loss"] for row in second.history]
+    weights = [load_bundle(r.bundle_dir).model.get_weights() for r in (first, second)]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    other = train_tagger(prepared, tmp_path / "c", config.model_copy(update={"seed": 4}))
+    assert other.history[0]["loss"] != first.history[0]["loss"]

@@ -11,8 +11,8 @@ spans any number of byte blocks is still whole.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import fsspec
 import numpy as np
@@ -24,7 +24,7 @@ from nerbatch.corpus.tokens import sentence_starts
 from nerbatch.errors import InputError
 
 #: Parses whole lines ``(data, first_line, at_sentence_start) -> ParsedLines``.
-LineParser = Callable[[bytes, int], ParsedLines]
+LineParser = Callable[[bytes, int, bool], ParsedLines]
 
 
 @dataclass(frozen=True)

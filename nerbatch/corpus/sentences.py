@@ -29,7 +29,7 @@ class SplitFractions(BaseModel):
     test: float = 0.1
 
     @model_validator(mode="after")
-    def _sums_to_one(self) -> "SplitFractions":
+    def _sums_to_one(self) -> SplitFractions:
         if min(self.train, self.validation, self.test) < 0 or abs(self.train + self.validation + self.test - 1) > 1e-9:
             raise ValueError("split fractions must be >= 0 and sum to 1")
         return self

@@ -28,7 +28,7 @@ class CorpusCounts:
     rejects: Counter = field(default_factory=Counter)  # reason category -> rejected lines
     reject_examples: list[tuple[str, int, str]] = field(default_factory=list)  # first few (file, line, reason)
 
-    def merge(self, other: "CorpusCounts") -> "CorpusCounts":
+    def merge(self, other: CorpusCounts) -> CorpusCounts:
         out = CorpusCounts(self.sentences + other.sentences, self.tokens + other.tokens)
         out.rejects = self.rejects + other.rejects
         out.reject_examples = (self.reject_examples + other.reject_examples)[:MAX_EXAMPLES]
@@ -74,7 +74,7 @@ def count_partition(frame: pd.DataFrame) -> CorpusCounts:
     return counts
 
 
-def merge_counts(parts: "pd.Series | list[CorpusCounts]") -> CorpusCounts:
+def merge_counts(parts: pd.Series | list[CorpusCounts]) -> CorpusCounts:
     total = CorpusCounts()
     for p in parts:
         total = total.merge(p)

@@ -18,21 +18,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nerbatch.tables import REJECT_SCHEMA, TOKEN_SCHEMA
+
 #: Valid tags: ``O`` or a prefix of IOB1/IOB2/IOBES/BILOU and a non-empty type.
 TAG_PATTERN = r"^(O|[BIESLU]-\S+)$"
 
-ROW_SCHEMA = pa.schema(
-    [
-        ("sentence_id", pa.string()),
-        ("token_index", pa.int32()),
-        ("word", pa.string()),
-        ("tag", pa.string()),
-        ("source_file", pa.string()),
-        ("line", pa.int64()),
-        ("reason", pa.string()),
-        ("text", pa.string()),
-    ]
-)
+#: One row per input line: the token-table contract, then where the line came from
+#: and, for a rejected line, why (the reject-table columns).
+ROW_SCHEMA = pa.schema([*TOKEN_SCHEMA, *REJECT_SCHEMA])
 
 
 def empty_rows() -> pd.DataFrame:

@@ -31,7 +31,7 @@ _EXPORTS = {
     "select_inputs": "tagger",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = tuple(sorted(_EXPORTS))
 
 
 def __getattr__(name: str) -> Any:

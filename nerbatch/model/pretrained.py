@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nerbatch.errors import InputError
 from nerbatch.vocab import PAD_ID, UNK_ID, Vocabulary
 
 
@@ -96,8 +97,11 @@ def load_word_vectors(
         :class:`PretrainedEmbeddings` with ``matrix`` float32 ``[V, D]``.
 
     Raises:
+        InputError: the file does not exist.
         ValueError: the file holds no vector line at all.
     """
+    if not Path(path).is_file():
+        raise InputError(str(path), "pretrained vectors file not found")
     exact, lowered = _wanted_rows(vocab)
     exact_vectors: dict[int, np.ndarray] = {}
     lower_vectors: dict[int, np.ndarray] = {}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nerbatch.prepare import PrepareOptions, prepare_corpus
 from nerbatch.errors import StrictModeError
+from nerbatch.prepare import PrepareOptions, prepare_corpus
 from nerbatch.vocab import Vocabulary
 from tests.conftest import SHARED_DATA
 from tests.corpus.test_readers import GMB_HEADER, gmb_lines, write

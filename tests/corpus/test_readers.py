@@ -115,7 +115,7 @@ def test_broken_lines_reject_their_whole_sentence_with_file_and_line(tmp_path):
 
 
 def test_undecodable_line_in_utf8_csv_is_rejected_alone(tmp_path):
-    data = ("sent,word,tag\n1,ok,O\n1,fine,O\n2,".encode() + b"caf\xe9" + ",O\n3,good,B-per\n".encode())
+    data = (b"sent,word,tag\n1,ok,O\n1,fine,O\n2," + b"caf\xe9" + b",O\n3,good,B-per\n")
     path = write(tmp_path / "tokens.csv", data)
     rows = compute_rows(
         read_corpus(str(path), fmt="csv", sentence_column="sent", word_column="word", tag_column="tag")

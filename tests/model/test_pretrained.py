@@ -80,3 +80,10 @@ def test_oov_scale_is_used(tmp_path: Path) -> None:
 def test_empty_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no word vectors"):
         load_word_vectors(_write(tmp_path, [], "empty.txt"), VOCAB)
+
+
+def test_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    from nerbatch.errors import InputError
+
+    with pytest.raises(InputError, match=r"glove\.6B\.100d\.txt: pretrained vectors file not found"):
+        load_word_vectors(tmp_path / "glove.6B.100d.txt", VOCAB)

@@ -218,7 +218,8 @@ def deployed(prefect_server) -> dict[str, dict]:
         assert proc.returncode == 0, output
     output = prefect_cli("--no-prompt", "deploy", "--prefect-file", str(PREFECT_FILE.relative_to(REPO)), "--all",
                          env=env)
-    names = ["tag-documents/nightly", "backfill/on-demand", "train-tagger/gpu", "ner-pipeline/default"]
+    names = ["tag-documents/nightly", "backfill/on-demand", "prepare-corpus/on-demand", "train-tagger/gpu",
+             "ner-pipeline/default"]
     for name in names:
         assert f"Deployment '{name}' successfully created" in output, output[-4000:]
     return {name: prefect_server.deployment(name) for name in names}

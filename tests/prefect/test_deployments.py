@@ -1,5 +1,5 @@
 """deploy/prefect.yaml on a real Prefect server: the cron schedule creates runs,
-a process worker runs the nightly deployment end to end, a backfill with one
+a process worker runs the nightly deployment end to end (and prepare on demand), a backfill with one
 corrupt date reports it and completes on rerun, and training lands on the Dask
 worker that has the GPU resource (or fails at once when there is none)."""
 
@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.prefect.conftest import PREFECT, REPO, Service, flow_run_id_from, prefect_cli, write_dump
+from tests.synthetic import synthetic_sentences, write_gmb
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +50,8 @@ def test_deployments_match_prefect_yaml(deployed):
     assert train["job_variables"]["env"]["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
     assert train["job_variables"]["env"]["PREFECT_LOGGING_LEVEL"] == "INFO"  # the merge kept the base env
     assert deployed["ner-pipeline/default"]["entrypoint"] == "flows/pipeline.py:ner_pipeline"
+    prepare = deployed["prepare-corpus/on-demand"]
+    assert prepare["entrypoint"] == "flows/prepare.py:prepare_corpus_flow" and prepare["schedules"] == []
 
 
 def test_nightly_cron_creates_scheduled_runs_in_berlin_time(prefect_server, deployed):
@@ -118,6 +121,28 @@ def test_nightly_deployment_runs_on_a_process_worker(prefect_server, deployed, t
     assert all(re.fullmatch(r"[0-9a-f]{64}", f["sha256"]) and f["size"] > 0 for f in manifest["inputs"])
     artifact = prefect_server.latest_artifact(f"tag-{DATE}")  # published by the tag task of that run
     assert f"dt={DATE}" in artifact["data"] and str(out) in artifact["data"]
+
+
+def test_prepare_deployment_runs_on_a_process_worker(prefect_server, deployed, tmp_path):
+    (tmp_path / "corpus").mkdir()
+    corpus = write_gmb(tmp_path / "corpus" / "ner_dataset.csv", synthetic_sentences(40, seed=5))
+    out = tmp_path / "prepared"
+    env = prefect_server.env
+    params = {"inputs": [str(corpus)], "out_dir": str(out), "options": {"min_count": 1}}
+    output = prefect_cli("deployment", "run", "prepare-corpus/on-demand", "--params", json.dumps(params), env=env)
+    flow_run_id = flow_run_id_from(output)
+    worker = Service("worker-cpu-prepare", [PREFECT, "worker", "start", "--pool", "cpu", "--name", "test-prepare"],
+                     {**env, "PREFECT_WORKER_QUERY_SECONDS": "2"}, tmp_path, cwd=tmp_path)
+    try:
+        run = prefect_server.wait_for_flow_run(flow_run_id, timeout=300, watch=[worker])
+        assert run["state_type"] == "COMPLETED", f"{run['state_name']}: {run['state']['message']}\n{worker.tail()}"
+    finally:
+        graceful = worker.stop(signal.SIGINT, timeout=30)
+    assert graceful, f"the worker did not stop on SIGINT:\n{worker.tail()}"
+    assert run["deployment_id"] == deployed["prepare-corpus/on-demand"]["id"]
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert sum(report["sentences"].values()) == 40
+    assert len(pd.read_parquet(out / "sentences")) == 40 and (out / "vocab.json").exists()
 
 
 def test_backfill_reports_a_corrupt_date_and_completes_it_on_rerun(prefect_api, gpu_cluster, trained_synthetic,
