@@ -110,24 +110,24 @@ def test_bad_documents_are_tagged_or_rejected_never_fatal(tmp_path, trained_synt
     assert len(run_on_tokens) == 3000 and run_on_tokens["sentence_index"].nunique() == 1  # tagged whole
 
 
-def test_missing_column_is_one_clear_error(tmp_path, trained_synthetic):
-    (tmp_path / "d.csv").write_text("id,body\n1,hello\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "nerbatch.cli", "tag", str(tmp_path / "d.csv"), "--model", str(trained_synthetic.bundle_dir),
-         "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"],
+def tag_cli(csv_text: str, tmp_path: Path, bundle_dir: Path, *options: str) -> subprocess.CompletedProcess:
+    """``nerbatch tag`` on a one-file CSV dump into ``tmp_path/out``, in its own process."""
+    (tmp_path / "d.csv").write_text(csv_text)
+    return subprocess.run(
+        [sys.executable, "-m", "nerbatch.cli", "tag", str(tmp_path / "d.csv"), "--model", str(bundle_dir),
+         "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress", *options],
         capture_output=True, text=True, timeout=300,
     )
+
+
+def test_missing_column_is_one_clear_error(tmp_path, trained_synthetic):
+    result = tag_cli("id,body\n1,hello\n", tmp_path, trained_synthetic.bundle_dir)
     assert result.returncode == 2
     assert "d.csv" in result.stderr and "doc_id" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_bad_run_id_is_rejected_before_any_work(tmp_path, trained_synthetic):
-    (tmp_path / "d.csv").write_text("doc_id,text\n1,hello\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "nerbatch.cli", "tag", str(tmp_path / "d.csv"), "--model", str(trained_synthetic.bundle_dir),
-         "--out", str(tmp_path / "out"), "--run-id", "../escape", "--no-progress"],
-        capture_output=True, text=True, timeout=300,
-    )
+    result = tag_cli("doc_id,text\n1,hello\n", tmp_path, trained_synthetic.bundle_dir, "--run-id", "../escape")
     assert result.returncode == 2
     assert "run_id" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
