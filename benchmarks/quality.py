@@ -53,7 +53,7 @@ from pathlib import Path
 from nerbatch.batching import count_split, resolve_prepared
 from nerbatch.evaluate import EntityScores, score_entities
 from nerbatch.scoring import evaluate_bundle, load_split
-from nerbatch.train import TrainConfig, train_tagger
+from nerbatch.train import TrainConfig, describe_epoch, train_tagger
 
 TARGET_DEFAULT_F1 = 0.84
 TARGET_MARGIN_OVER_CRF = 0.015
@@ -139,7 +139,7 @@ def train_network(name: str, prepared: Path, bundles: Path, config: TrainConfig)
 
 
 def _print_epoch(row: dict) -> None:
-    print(f"  epoch {row['epoch']:>2}: loss {row['loss']:.4f}  val F1 {row['val_f1']:.4f}  ({row['seconds']:.1f}s)", flush=True)
+    print("  " + describe_epoch(row), flush=True)
 
 
 # -- the CRF baseline ----------------------------------------------------------------------

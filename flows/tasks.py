@@ -16,7 +16,7 @@ from prefect_dask import get_dask_client
 from nerbatch.errors import NerbatchError
 from nerbatch.prepare import PrepareOptions, PrepareReport, prepare_corpus
 from nerbatch.tag import TagOptions, TagSummary, tag_documents
-from nerbatch.train import TrainConfig, train_tagger
+from nerbatch.train import TrainConfig, describe_epoch, train_tagger
 
 #: Back-off between retries of a transient failure (a lost worker, a flaky file system).
 RETRY_DELAYS = [10, 30, 90]
@@ -73,7 +73,7 @@ def train_task(prepared_dir: str, bundle_dir: str, config: TrainConfig) -> dict:
     logger = get_run_logger()
     worker = where_am_i()
     logger.info("training on %s", worker)
-    result = train_tagger(prepared_dir, bundle_dir, config, on_epoch=lambda row: logger.info("epoch %s", row))
+    result = train_tagger(prepared_dir, bundle_dir, config, on_epoch=lambda row: logger.info("%s", describe_epoch(row)))
     rows = []
     for split in ("validation", "test"):
         s = result.metrics[split]["scores"]

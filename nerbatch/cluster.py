@@ -44,7 +44,8 @@ def local_cluster_options(n_workers: int | None = None) -> dict:
         "threads_per_worker": 1,
         "processes": True,
         "dashboard_address": None,
-        "env": worker_thread_env(1),
+        # Worker processes configure their own logging: keep their start-up chatter out of job logs.
+        "env": {**worker_thread_env(1), "DASK_LOGGING__DISTRIBUTED": "warning"},
     }
 
 

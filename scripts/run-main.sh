@@ -7,6 +7,7 @@
 source "$(dirname "$0")/bootstrap.sh"
 cd "$ROOT"
 export PREFECT_HOME="${PREFECT_HOME:-$ROOT/runs/prefect-home}"
+mkdir -p "$PREFECT_HOME"  # Prefect creates only the last path component itself
 if [ "$#" -eq 0 ] || [[ "$1" == --* ]]; then
     set -- "${NERBATCH_DATA:-$ROOT/../shared/data/gmb_ner_dataset.csv}" "$@"
 fi
