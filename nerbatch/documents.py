@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nerbatch.checksums import file_sha256
 from nerbatch.corpus.readers import expand_paths
-from nerbatch.errors import InputError
+from nerbatch.errors import InputError, reading
 from nerbatch.tokenize import join_pretokenized
 
 #: Columns of a documents frame (what the tagger consumes).
@@ -179,13 +179,9 @@ def _format_of(path: str, fmt: Format) -> Literal["parquet", "csv", "jsonl"]:
 
 
 def _check_not_empty(path: str) -> None:
-    try:
+    with reading(path, error=DocumentInputError):
         fs, fs_path = fsspec.core.url_to_fs(path)
         size = fs.size(fs_path)
-    except FileNotFoundError:
-        raise DocumentInputError(path, "file not found") from None
-    except OSError as exc:
-        raise DocumentInputError(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from None
     if not size:
         raise DocumentInputError(path, "file is empty")
 
@@ -313,14 +309,12 @@ def read_part(part: DocumentPart, options: DocumentOptions, first_seen: FirstSee
 
 
 def _read_rows(part: DocumentPart, options: DocumentOptions) -> _Rows:
-    try:
+    with reading(part.path, error=DocumentInputError, also=(pa.ArrowException,)):  # e.g. a truncated .gz or Parquet
         if part.fmt == "parquet":
             return _parquet_rows(part, options)
         if part.fmt == "csv":
             return _csv_rows(part.path, options)
         return _jsonl_rows(part.path, options)
-    except (OSError, EOFError, pa.ArrowException) as exc:  # e.g. a truncated .gz or Parquet file
-        raise DocumentInputError(part.path, f"cannot be read ({exc.__class__.__name__}: {exc})") from None
 
 
 def _used_columns(options: DocumentOptions) -> list[str]:
@@ -392,13 +386,11 @@ def _csv_records(path: str, delimiter: str) -> Iterator[tuple[int, list[str] | N
 
 
 def _csv_header(path: str, delimiter: str) -> list[str]:
-    try:
+    with reading(path, error=DocumentInputError):  # includes a corrupt .gz
         for _, record, error in _csv_records(path, delimiter):
             if error is not None:
                 raise DocumentInputError(path, f"the header cannot be parsed ({error})", 1)
             return [name.strip() for name in record or []]
-    except (OSError, EOFError) as exc:  # includes a corrupt .gz
-        raise DocumentInputError(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from None
     raise DocumentInputError(path, "file has no header line")
 
 
@@ -729,11 +721,7 @@ def fingerprint_inputs(paths: Paths) -> list[InputFile]:
     """Size and SHA-256 of each input file (globs expanded), hashed in 1 MiB blocks."""
     files = []
     for path in _expand(paths):
-        try:
+        with reading(path, error=DocumentInputError):
             size, sha256 = file_sha256(path)
-        except FileNotFoundError:
-            raise DocumentInputError(path, "file not found") from None
-        except OSError as exc:
-            raise DocumentInputError(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from None
         files.append(InputFile(path=path, size=size, sha256=sha256))
     return files

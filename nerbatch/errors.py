@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class NerbatchError(Exception):
     """Base class for errors the CLI prints as a one-line message, no traceback."""
@@ -24,3 +27,17 @@ class InputError(NerbatchError):
 
 class StrictModeError(NerbatchError):
     """``--strict`` was given and the input had rejected lines."""
+
+
+@contextmanager
+def reading(
+    path: str, *, error: type[InputError] = InputError, also: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
+    """Turn the ways reading ``path`` fails (missing, unreadable, truncated, plus any
+    exception type in ``also``) into one ``error`` naming the file, no traceback."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise error(path, "file not found") from None
+    except (OSError, EOFError, *also) as exc:
+        raise error(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from None

@@ -21,7 +21,7 @@ from fsspec.utils import seek_delimiter
 
 from nerbatch.corpus.lines import ParsedLines, line_spans
 from nerbatch.corpus.tokens import sentence_starts
-from nerbatch.errors import InputError
+from nerbatch.errors import reading
 
 #: Parses whole lines ``(data, first_line, at_sentence_start) -> ParsedLines``.
 LineParser = Callable[[bytes, int, bool], ParsedLines]
@@ -78,12 +78,9 @@ def plan_byte_ranges(path: str, data_start: int, size: int, blocksize: int | Non
 
 
 def read_range(path: str, start: int, end: int) -> bytes:
-    try:
-        with fsspec.open(path, "rb") as f:
-            f.seek(start)
-            return f.read(end - start)
-    except OSError as exc:
-        raise InputError(path, f"cannot be read ({exc})") from None
+    with reading(path), fsspec.open(path, "rb") as f:
+        f.seek(start)
+        return f.read(end - start)
 
 
 def scan_block(block: ByteRange, parse: LineParser, mode: str, at_start: bool) -> BlockScan:

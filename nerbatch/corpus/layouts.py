@@ -15,7 +15,7 @@ from typing import Literal
 import fsspec
 from pydantic import BaseModel, ConfigDict
 
-from nerbatch.errors import InputError
+from nerbatch.errors import InputError, reading
 
 
 class CorpusFormat(str, Enum):
@@ -75,13 +75,8 @@ TUTORIAL_LAYOUT = CsvLayout(
 
 def read_head(path: str, n_bytes: int = 64 * 1024) -> bytes:
     """The first bytes of a file, with a clear error if it cannot be opened."""
-    try:
-        with fsspec.open(path, "rb") as f:
-            return f.read(n_bytes)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from None
+    with reading(path, also=(ValueError,)), fsspec.open(path, "rb") as f:
+        return f.read(n_bytes)
 
 
 def read_header(path: str, encoding: str, delimiter: str = ",") -> list[str]:
