@@ -43,22 +43,25 @@ a reader that needs all datasets of a date from one run compares their
 A crash at any point leaves either the old version, or a decided publish that
 :func:`recover_partition` completes (``begin_partition`` and
 :func:`is_already_done` call it first), so a rerun always ends with one complete
-version. One run at a time per date: use a Prefect concurrency limit such as
-``publish-<date>`` around the whole task; two concurrent attempts for the same
-date are not detected here.
+version. One run at a time per date: :func:`date_lock` (``_locks/dt=….lock``, an
+advisory ``flock`` the kernel releases when its holder dies) serialises runs of the
+same date, so a nightly run and a backfill of that date never interleave.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -278,6 +281,52 @@ def _call(hook: Hook | None, step: str) -> None:
 
 
 # -- the protocol ------------------------------------------------------------------------
+
+
+@contextmanager
+def date_lock(
+    root: str | os.PathLike,
+    date: str | dt.date,
+    *,
+    timeout: float = 3600.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold the exclusive lock of ``date`` under ``root`` for the block: one run per date.
+
+    An advisory ``flock`` on ``_locks/dt=<date>.lock``. The kernel releases it when
+    the holding process exits, killed or not, so a crash never leaves a stale lock.
+    A second run waits (``on_wait`` is told who holds it) up to ``timeout`` seconds,
+    then raises :class:`PublishError`. Works where the publishing renames do: local
+    and POSIX-mounted file systems.
+    """
+    base = _root(root)
+    date_text = _date_text(date)
+    path = base / "_locks" / f"{_partition(date_text)}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another run"
+                if time.monotonic() >= deadline:
+                    raise PublishError(f"{path}: {date_text} is locked by {holder} (waited {timeout:.0f}s)") from None
+                if on_wait:
+                    on_wait(f"{date_text} is locked by {holder}; waiting")
+                    on_wait = None  # say it once
+                time.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
+        try:
+            handle.seek(0)
+            handle.truncate()
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def begin_partition(root: str | os.PathLike, date: str | dt.date, run_id: str) -> Staging:

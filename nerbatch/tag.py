@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -45,11 +46,14 @@ from nerbatch.outputs import (
     begin_partition,
     commit_partition,
     compute_fingerprint,
+    date_lock,
     is_already_done,
     read_committed_manifest,
     write_part,
 )
 from nerbatch.tables import ENTITY_SCHEMA, TAGGED_TOKEN_SCHEMA
+
+log = logging.getLogger(__name__)
 
 
 class TagOptions(BaseModel):
@@ -65,6 +69,7 @@ class TagOptions(BaseModel):
     documents: DocumentOptions = DocumentOptions()
     batch_size: int = Field(512, ge=1, description="most sentences per model batch")
     max_tokens: int = Field(32_768, ge=1, description="most padded tokens per model batch (memory bound)")
+    lock_timeout: float = Field(3600, ge=0, description="seconds to wait while another run holds the same date")
 
     def output_options(self) -> dict:
         """The options that change the output rows: part of the fingerprint."""
@@ -248,34 +253,37 @@ def tag_documents(
     input_files = fingerprint_inputs(list(inputs))
     fingerprint = compute_fingerprint(input_files, model_version, options.output_options())
     run_id = options.run_id or default_run_id(options.date, fingerprint)
-    if not options.force and is_already_done(out_root, options.date, fingerprint):
-        manifest = read_committed_manifest(out_root, options.date)
-        return _summary(manifest, out_root, "skipped", time.perf_counter() - started)
-
     fingerprint_seconds = time.perf_counter() - started
-    parts = plan_documents(list(inputs), options.documents)
-    first_seen = find_first_occurrences(parts, options.documents) if len(parts) > 1 else {}
-    staging = begin_partition(out_root, options.date, run_id)
-    task = dask.delayed(tag_partition, pure=True)
-    tasks = [
-        task(indexed, options=options, first_seen=first_seen, bundle_dir=bundle_dir, model_version=model_version,
-             run_id=run_id, staging=staging, dask_key_name=f"tag-partition-{run_id}-{indexed[0]}")
-        for indexed in enumerate(parts)
-    ]
-    results: Sequence[PartitionResult] = compute(*tasks)
-    written: list[PartFile] = [p for r in results for p in r.parts]
-    stage_seconds: Counter = Counter({"fingerprint": fingerprint_seconds})
-    for r in results:
-        stage_seconds.update(r.seconds)
-    info = RunInfo(
-        inputs=input_files,
-        model_version=model_version,
-        options=options.output_options(),
-        timings={k: round(v, 3) for k, v in stage_seconds.items()},
-    )
-    manifest = commit_partition(staging, written, info)
-    summary = _summary(manifest, out_root, "written", time.perf_counter() - started, results)
-    return summary.model_copy(update={"stage_seconds": {k: round(v, 3) for k, v in stage_seconds.items()}})
+    # One run per date at a time (a nightly run and a backfill of the same date): the
+    # second waits, then finds the date done (skipped) or replaces it as a whole.
+    with date_lock(out_root, options.date, timeout=options.lock_timeout, on_wait=log.warning):
+        if not options.force and is_already_done(out_root, options.date, fingerprint):
+            manifest = read_committed_manifest(out_root, options.date)
+            return _summary(manifest, out_root, "skipped", time.perf_counter() - started)
+
+        parts = plan_documents(list(inputs), options.documents)
+        first_seen = find_first_occurrences(parts, options.documents) if len(parts) > 1 else {}
+        staging = begin_partition(out_root, options.date, run_id)
+        task = dask.delayed(tag_partition, pure=True)
+        tasks = [
+            task(indexed, options=options, first_seen=first_seen, bundle_dir=bundle_dir, model_version=model_version,
+                 run_id=run_id, staging=staging, dask_key_name=f"tag-partition-{run_id}-{indexed[0]}")
+            for indexed in enumerate(parts)
+        ]
+        results: Sequence[PartitionResult] = compute(*tasks)
+        written: list[PartFile] = [p for r in results for p in r.parts]
+        stage_seconds: Counter = Counter({"fingerprint": fingerprint_seconds})
+        for r in results:
+            stage_seconds.update(r.seconds)
+        info = RunInfo(
+            inputs=input_files,
+            model_version=model_version,
+            options=options.output_options(),
+            timings={k: round(v, 3) for k, v in stage_seconds.items()},
+        )
+        manifest = commit_partition(staging, written, info)
+        summary = _summary(manifest, out_root, "written", time.perf_counter() - started, results)
+        return summary.model_copy(update={"stage_seconds": {k: round(v, 3) for k, v in stage_seconds.items()}})
 
 
 def _summary(

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +27,7 @@ from nerbatch.outputs import (
     clean_stale_staging,
     commit_partition,
     compute_fingerprint,
+    date_lock,
     is_already_done,
     manifest_path,
     part_name,
@@ -348,3 +353,47 @@ def test_arguments_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="local"):
         begin_partition("s3://bucket/out", DATE, "run")
     assert read_committed_manifest(tmp_path, DATE) is None
+
+
+# -- one run per date ----------------------------------------------------------------------
+
+
+def test_date_lock_makes_a_second_run_wait_and_names_the_holder(tmp_path: Path) -> None:
+    events: list[str] = []
+    with date_lock(tmp_path, DATE):
+        with pytest.raises(PublishError, match=rf"{DATE} is locked by pid {os.getpid()} on "):
+            with date_lock(tmp_path, DATE, timeout=0):
+                pass
+        with date_lock(tmp_path, "2026-11-25", timeout=0):  # other dates are free
+            pass
+
+        def second() -> None:
+            with date_lock(tmp_path, DATE, timeout=30, on_wait=events.append):
+                events.append("acquired")
+
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.5)
+        [waiting] = events  # told once, while the lock is held
+        assert waiting.startswith(f"{DATE} is locked by pid {os.getpid()} on ") and waiting.endswith("; waiting")
+        events.append("released")
+    waiter.join(timeout=30)
+    assert events[1:] == ["released", "acquired"]
+
+
+def test_date_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from nerbatch.outputs import date_lock\n"
+         f"with date_lock({str(tmp_path)!r}, {DATE!r}):\n    print('held', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(PublishError, match="locked by pid"):
+            with date_lock(tmp_path, DATE, timeout=0):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with date_lock(tmp_path, DATE, timeout=0):  # no stale lock after a crash
+        pass

@@ -159,6 +159,23 @@ def test_killed_run_leaves_nothing_visible_and_rerun_completes(tmp_path, trained
     assert not list((out / "_staging").glob("dt=*/*"))  # the dead attempt was cleaned up
 
 
+def test_two_runs_of_the_same_date_at_once_publish_it_once(tmp_path, trained_synthetic):
+    # A nightly run and a backfill of the same date: the second waits for the date lock,
+    # then finds the date done.
+    docs = write_dump(tmp_path / "dump", 60, 6)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "nerbatch.cli", "tag", str(tmp_path / "dump" / "*.parquet"), "--model",
+           str(trained_synthetic.bundle_dir), "--out", str(out), "--date", str(DATE), "--workers", "1", "--no-progress"]
+    runs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert sorted("already done" in output for output in outputs) == [False, True], outputs
+    entities = read_dataset(out, "entities")
+    assert set(entities["doc_id"]) <= set(docs) and len(entities) > 0
+    assert not entities.duplicated(["doc_id", "sentence_index", "start_char"]).any()
+    assert json.loads(manifest_path(out, DATE).read_text())["datasets"]["entities"]["rows"] == len(entities)
+
+
 def test_worker_killed_mid_run_still_gives_every_entity_once(tmp_path, trained_synthetic, dask_client_fixture):
     from distributed import Client
 
