@@ -97,9 +97,9 @@ def backfill_flow(
     them, every date the archive ``input_template`` has files for."""
     if (start_date is None) != (end_date is None):
         raise ValueError("give both start_date and end_date, or neither (then the archive is scanned)")
-    dates = dates_between(start_date, end_date) if start_date else dates_in_archive(input_template)
-    if max_concurrency < 1:
+    if max_concurrency < 1:  # checked before the archive scan, which may be slow on an object store
         raise ValueError("max_concurrency must be at least 1")
+    dates = dates_between(start_date, end_date) if start_date else dates_in_archive(input_template)
     runner = dask_task_runner(dask_address)
     return _backfill.with_options(task_runner=runner)(input_template, dates, bundle_dir, out_root, options,
                                                        max_concurrency)
