@@ -12,7 +12,7 @@ distinct sentence ids per copy; then, each in its own process:
   Dask LocalCluster start, reading, grouping, splits, writing Parquet, vocab).
 
 Prints wall seconds, the speed-up (tutorial / nerbatch) and peak memory of
-each whole process tree (nerbatch's includes its Dask worker processes).
+each whole process tree (nerbatch's includes any Dask worker processes).
 """
 
 from __future__ import annotations

@@ -22,4 +22,4 @@ def prepare_corpus_flow(
     dask_address: str | None = None,
 ) -> PrepareReport:
     """Corpus files (paths, globs, URLs) -> ``out_dir`` with sentences/, rejects/, vocab.json."""
-    return _prepare.with_options(task_runner=dask_task_runner(dask_address))(inputs, out_dir, options)
+    return _prepare.with_options(task_runner=dask_task_runner(dask_address, threads=True))(inputs, out_dir, options)

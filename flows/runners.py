@@ -7,11 +7,11 @@ from prefect_dask import DaskTaskRunner
 from nerbatch.cluster import local_cluster_options, quiet_dask_logs, scheduler_address
 
 
-def dask_task_runner(address: str | None = None) -> DaskTaskRunner:
+def dask_task_runner(address: str | None = None, *, threads: bool = False) -> DaskTaskRunner:
     """The given scheduler (or ``$DASK_SCHEDULER_ADDRESS``), else a LocalCluster
-    of single-threaded worker processes created for the run (as the CLI's)."""
+    created for the run, as the CLI's (``local_cluster_options``)."""
     quiet_dask_logs()
     address = scheduler_address(address)
     if address:
         return DaskTaskRunner(address=address)
-    return DaskTaskRunner(cluster_kwargs=local_cluster_options())
+    return DaskTaskRunner(cluster_kwargs=local_cluster_options(threads=threads))

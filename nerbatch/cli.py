@@ -60,7 +60,7 @@ def prepare(
     blocksize: Annotated[str, typer.Option(help="Bytes per read block, e.g. 64MiB, or 'none' for one per file.")] = "8MiB",
     strict: Annotated[bool, typer.Option("--strict", help="Fail (and write nothing) if any line is rejected.")] = False,
     dask_address: Annotated[Optional[str], typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="Use this Dask scheduler instead of a LocalCluster.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker threads (default: one per core).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Ingest token-labelled corpora: sentences, splits, vocabulary and a report."""
@@ -98,7 +98,7 @@ def prepare(
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         _fail(exc)
     try:
-        with dask_client(dask_address, n_workers=workers) as client:
+        with dask_client(dask_address, n_workers=workers, threads=True) as client:
             report = prepare_corpus(inputs, out, options, compute=_compute_with_progress(client, progress))
     except NerbatchError as exc:
         _fail(exc)

@@ -35,10 +35,19 @@ def scheduler_address(address: str | None = None) -> str | None:
     return address or os.environ.get(ADDRESS_ENV) or None
 
 
-def local_cluster_options(n_workers: int | None = None) -> dict:
-    """LocalCluster arguments for a job: one single-threaded worker process per core
-    (pandas and pyarrow work holds the GIL often enough that processes beat threads),
-    math libraries capped at that one thread, no dashboard."""
+def local_cluster_options(n_workers: int | None = None, *, threads: bool = False) -> dict:
+    """LocalCluster arguments for a job, no dashboard.
+
+    Default: one single-threaded worker process per core, math libraries capped
+    at that one thread (tokenising, TensorFlow and pandas code hold the GIL).
+    ``threads``: one worker in this process with ``n_workers`` threads, for jobs
+    whose work is Arrow and NumPy kernels that release the GIL (``prepare``):
+    it starts in milliseconds instead of about a second, and tasks hand results
+    over without pickling (``benchmarks/prepare_speed.py`` measures both).
+    """
+    if threads:
+        return {"n_workers": 1, "threads_per_worker": n_workers or os.cpu_count() or 1, "processes": False,
+                "dashboard_address": None}
     return {
         "n_workers": n_workers or os.cpu_count() or 1,
         "threads_per_worker": 1,
@@ -50,9 +59,12 @@ def local_cluster_options(n_workers: int | None = None) -> dict:
 
 
 @contextmanager
-def dask_client(address: str | None = None, *, n_workers: int | None = None, as_current: bool = True) -> Iterator[Client]:
+def dask_client(
+    address: str | None = None, *, n_workers: int | None = None, threads: bool = False, as_current: bool = True
+) -> Iterator[Client]:
     """A Dask client for the duration of a job: connected to ``scheduler_address(address)``,
-    else to a LocalCluster (``local_cluster_options``) started and stopped with it.
+    else to a LocalCluster (``local_cluster_options(n_workers, threads=threads)``)
+    started and stopped with it.
     ``as_current`` makes the client the scheduler of ``dask.compute`` in the block.
     """
     quiet_dask_logs()
@@ -64,7 +76,7 @@ def dask_client(address: str | None = None, *, n_workers: int | None = None, as_
         with Client(address, set_as_default=False) as client, _current(client, as_current):
             yield client
         return
-    with LocalCluster(**local_cluster_options(n_workers)) as cluster, \
+    with LocalCluster(**local_cluster_options(n_workers, threads=threads)) as cluster, \
             Client(cluster, set_as_default=False) as client, _current(client, as_current):
         yield client
 

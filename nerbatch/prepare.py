@@ -24,19 +24,18 @@ from pathlib import Path
 from typing import Literal
 
 import dask
-import pandas as pd
-import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from nerbatch import __version__
 from nerbatch.corpus.layouts import CorpusFormat
-from nerbatch.corpus.readers import DEFAULT_BLOCKSIZE, expand_paths, read_corpus
-from nerbatch.corpus.sentences import SplitFractions, group_partition
+from nerbatch.corpus.readers import DEFAULT_BLOCKSIZE, CorpusPiece, expand_paths, read_corpus, read_piece
+from nerbatch.corpus.sentences import SplitFractions, group_sentence_table
 from nerbatch.corpus.statistics import MAX_EXAMPLES, CorpusCounts, count_partition, merge_counts
 from nerbatch.errors import InputError, StrictModeError
 from nerbatch.staging import replace_directory, staging_dir_for
-from nerbatch.tables import REJECT_SCHEMA, SENTENCE_SCHEMA, SPLITS
+from nerbatch.tables import REJECT_SCHEMA, SPLITS, TOKEN_SCHEMA
 from nerbatch.vocab import Vocabulary
 
 SENTENCES_DIR = "sentences"
@@ -145,15 +144,10 @@ def prepare_corpus(
     try:
         (staging / SENTENCES_DIR).mkdir(parents=True)
         (staging / REJECTS_DIR).mkdir()
-        # One task per partition groups, writes and counts it: the corpus is parsed once.
-        written = read.rows.map_partitions(
-            write_partition, str(staging), options.splits, fixed, meta=_COUNTS_META, enforce_metadata=False
-        )
-        total = written.reduction(
-            chunk=_to_counts_frame, aggregate=_to_counts_frame, meta=_COUNTS_META, split_every=16
-        )
-        (counts_frame,) = compute(total)
-        counts = counts_frame["counts"].iat[0]
+        # One task per piece reads, groups, writes and counts it, in Arrow throughout.
+        write = dask.delayed(write_piece)
+        written = [write(number, piece, str(staging), options.splits, fixed) for number, piece in enumerate(read.pieces)]
+        (counts,) = compute(_merged(written))
         n_rejects = sum(counts.rejects.values())
         if options.strict and n_rejects:
             where = "; ".join(f"{f}:{line}: {reason}" for f, line, reason in counts.reject_examples)
@@ -170,37 +164,35 @@ def prepare_corpus(
     return report
 
 
-_COUNTS_META = pd.DataFrame({"counts": pd.Series([], dtype=object)})
-
-
-def write_partition(
-    rows: pd.DataFrame, staging: str, fractions: SplitFractions, fixed: dict[str, str], partition_info=None
-) -> pd.DataFrame:
-    """Group one partition of token rows into sentences, write its sentences and
-    rejects as ``part-<n>.parquet`` (named by partition number, so a retried task
-    overwrites its own file), and return its counts in a one-row frame."""
-    number = partition_info["number"] if partition_info else 0
-    bad = rows["reason"].notna()
-    sentences = group_partition(rows.loc[~bad, ["sentence_id", "token_index", "word", "tag"]], fractions, fixed)
-    pq.write_table(
-        pa.Table.from_pandas(sentences, schema=SENTENCE_SCHEMA, preserve_index=False),
-        Path(staging) / SENTENCES_DIR / _part_name(number),
-    )
+def write_piece(
+    number: int, piece: CorpusPiece, staging: str, fractions: SplitFractions, fixed: dict[str, str]
+) -> CorpusCounts:
+    """Read one piece of the corpus, group its tokens into sentences, write its
+    sentences and rejects as ``part-<number>.parquet`` (so a retried task
+    overwrites its own file), and return its counts."""
+    rows = read_piece(piece)
+    bad = rows.column("reason").is_valid()
+    any_bad = rows.column("reason").null_count < rows.num_rows
+    kept = rows.filter(pc.invert(bad)) if any_bad else rows
+    sentences = group_sentence_table(kept.select(TOKEN_SCHEMA.names), fractions, fixed)
+    pq.write_table(sentences, Path(staging) / SENTENCES_DIR / _part_name(number))
     counts = count_partition(sentences)
-    if bad.any():
-        rejects = rows.loc[bad, list(REJECT_SCHEMA.names)]
-        pq.write_table(
-            pa.Table.from_pandas(rejects, schema=REJECT_SCHEMA, preserve_index=False),
-            Path(staging) / REJECTS_DIR / _part_name(number),
-        )
-        counts.rejects = Counter(_reason_category(r) for r in rejects["reason"])
-        counts.reject_examples = list(rejects[["source_file", "line", "reason"]].head(MAX_EXAMPLES).itertuples(index=False, name=None))
-    return pd.DataFrame({"counts": [counts]})
+    if any_bad:
+        rejects = rows.filter(bad).select(REJECT_SCHEMA.names)
+        pq.write_table(rejects, Path(staging) / REJECTS_DIR / _part_name(number))
+        counts.rejects = Counter(_reason_category(r) for r in rejects.column("reason").to_pylist())
+        counts.reject_examples = list(zip(*(rejects.column(c).slice(0, MAX_EXAMPLES).to_pylist()
+                                            for c in ("source_file", "line", "reason"))))
+    return counts
 
 
-def _to_counts_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row holding the merge of the frame's ``counts`` (a chunk, or partial merges)."""
-    return pd.DataFrame({"counts": [merge_counts(frame["counts"])]})
+def _merged(parts: list, split_every: int = 16):
+    """A tree of lazy :func:`merge_counts` calls: the driver receives one merged
+    result, however many pieces there are."""
+    merge = dask.delayed(merge_counts)
+    while len(parts) > 1:
+        parts = [merge(parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
+    return parts[0] if parts else merge([])
 
 
 def build_vocabulary(counts: CorpusCounts, min_count: int = 1, max_size: int | None = None) -> Vocabulary:

@@ -1,12 +1,12 @@
 """Split files into byte blocks of whole lines, then move block edges onto
 sentence starts, so that every partition holds whole sentences.
 
-Pass 1 (``scan_block``, one Dask task per byte block) parses a block and
-reports how many lines it has and where sentences start in it; the driver then
-chooses, for each block, the first sentence start as the partition edge
-(``align_blocks``). Pass 2 parses the aligned ranges. Grouping tokens into
-sentences is then local to each partition: no shuffle, and a sentence that
-spans any number of byte blocks is still whole.
+Pass 1 (``scan_block``, one Dask task per byte block) counts a block's lines
+and parses just enough of its head to find its first sentence start; the
+driver then makes that start the partition edge (``align_blocks``). Pass 2
+parses the aligned ranges. Grouping tokens into sentences is then local to
+each partition: no shuffle, and a sentence that spans any number of byte
+blocks is still whole.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import fsspec
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 from fsspec.utils import seek_delimiter
 
@@ -44,7 +45,7 @@ class BlockScan:
     # the first keyed row, whose status depends on the previous block).
     first_start: tuple[int, int] | None
     first_key: tuple[int, int, str] | None  # (line offset, byte offset, key) of the first keyed row
-    last_key: str | None
+    last_key: str | None  # key of the last keyed row (every-token layouts only)
 
 
 @dataclass(frozen=True)
@@ -83,33 +84,84 @@ def read_range(path: str, start: int, end: int) -> bytes:
         return f.read(end - start)
 
 
-def scan_block(block: ByteRange, parse: LineParser, mode: str, at_start: bool) -> BlockScan:
-    """Pass 1 on one byte block (line numbers relative to the block)."""
+def count_lines(data: bytes) -> int:
+    """Physical lines in ``data`` (a last line without a newline counts)."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def scan_block(block: ByteRange, parse: LineParser, mode: str, at_start: bool, window: int) -> BlockScan:
+    """Pass 1 on one byte block (line numbers relative to the block).
+
+    Only the block's edges matter here, so only ``window`` bytes at its head
+    (and, for ``every-token`` layouts, at its tail) are parsed, widened until
+    they hold what is looked for: pass 1 costs a read and a line count, not a
+    second parse of the corpus.
+    """
     data = read_range(block.path, block.start, block.end)
-    starts_b, _ = line_spans(data)
-    parsed = parse(data, 0, at_start)
-    frame = parsed.frame
-    if frame.num_rows == 0:
-        return BlockScan(parsed.n_lines, None, None, None)
-    line_offsets = frame.column("line").to_numpy()
-    starts = sentence_starts(frame, mode)
+    n_lines = count_lines(data)
+    first_start = first_key = None
+    size = window
+    while True:
+        head = data[:_line_end(data, size)]
+        first_start, first_key = _first_start(parse(head, 0, at_start).frame, mode, head, block.start)
+        if first_start is not None or len(head) == len(data):
+            break
+        size *= 4
+    last_key = _last_key(data, parse, window) if mode == "every-token" else None
+    return BlockScan(n_lines, first_start, first_key, last_key)
+
+
+def _line_end(data: bytes, size: int) -> int:
+    """The end of the line that byte ``size`` is in (all of ``data`` past its end)."""
+    if size >= len(data):
+        return len(data)
+    newline = data.find(b"\n", size - 1)
+    return len(data) if newline < 0 else newline + 1
+
+
+def _keyed(frame: pa.Table) -> np.ndarray:
     keys = frame.column("key")
-    keyed = pc.fill_null(pc.and_(pc.is_valid(keys), pc.not_equal(keys, "")), False).to_numpy(zero_copy_only=False)
+    return pc.fill_null(pc.and_(pc.is_valid(keys), pc.not_equal(keys, "")), False).to_numpy(zero_copy_only=False)
+
+
+def _first_start(
+    frame: pa.Table, mode: str, head: bytes, offset: int
+) -> tuple[tuple[int, int] | None, tuple[int, int, str] | None]:
+    """``(first_start, first_key)`` of :class:`BlockScan` from the line frame of
+    the block's first lines; byte offsets in the file start at ``offset``."""
+    if frame.num_rows == 0:
+        return None, None
+    line_offsets = frame.column("line").to_numpy()
+    starts_b, _ = line_spans(head)
+    keyed = _keyed(frame)
 
     def at(row: int) -> tuple[int, int]:
         off = int(line_offsets[row])
-        return off, block.start + int(starts_b[off])
+        return off, offset + int(starts_b[off])
 
-    first_key = last_key = None
+    first_key = None
     if keyed.any():
         i = int(keyed.argmax())
-        first_key = (*at(i), keys[i].as_py())
-        last_key = keys[int(np.flatnonzero(keyed)[-1])].as_py()
-    candidates = starts.nonzero()[0]
+        first_key = (*at(i), frame.column("key")[i].as_py())
+    candidates = sentence_starts(frame, mode).nonzero()[0]
     if mode == "every-token" and first_key is not None:
         candidates = candidates[candidates != keyed.argmax()]
-    first_start = at(int(candidates[0])) if len(candidates) else None
-    return BlockScan(parsed.n_lines, first_start, first_key, last_key)
+    return (at(int(candidates[0])) if len(candidates) else None), first_key
+
+
+def _last_key(data: bytes, parse: LineParser, window: int) -> str | None:
+    """The sentence key of the block's last keyed row, parsing the block from
+    its tail (from a line start ``window`` bytes before the end, widened as needed)."""
+    size = window
+    while True:
+        start = 0 if size >= len(data) else data.find(b"\n", len(data) - size - 1) + 1
+        frame = parse(data[start:], 0, False).frame
+        keyed = np.flatnonzero(_keyed(frame)) if frame.num_rows else np.zeros(0, dtype=np.int64)
+        if len(keyed):
+            return frame.column("key")[int(keyed[-1])].as_py()
+        if start == 0:
+            return None
+        size *= 4
 
 
 def align_blocks(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from nerbatch.corpus.layouts import ConllLayout
@@ -175,8 +176,65 @@ def parse_conll_lines(data: bytes, first_line: int, at_start: bool, layout: Conl
 
     The sentence key of a CoNLL sentence is the line number of its first token
     (``L<line>``), filled in here so that sentence grouping can treat CoNLL like
-    a ``first-token`` layout.
+    a ``first-token`` layout. Columns are split on whitespace as ``str.split``
+    does. Vectorised over Arrow arrays; a range with undecodable bytes goes
+    line by line so that only the bad lines are rejected.
     """
+    try:
+        text = data.decode(layout.encoding)
+    except UnicodeDecodeError:
+        return _parse_conll_by_line(data, first_line, at_start, layout)
+    utf8 = text.encode("utf-8")
+    starts, _ = line_spans(utf8)
+    n_lines = len(starts)
+    if n_lines == 0:
+        return ParsedLines(_empty_frame(), 0, 0)
+    # One string per physical line, newline included (splitting drops it).
+    offsets = pa.py_buffer(np.append(starts, len(utf8)).astype(np.int64))
+    lines = pa.LargeStringArray.from_buffers(n_lines, offsets, pa.py_buffer(utf8))
+    # Trimmed first: Arrow, unlike str.split, keeps empty fields at the ends.
+    trimmed = pc.utf8_trim_whitespace(lines)
+    fields = pc.utf8_split_whitespace(trimmed)
+    n_fields = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    blank = pc.equal(pc.binary_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    separator = blank | pc.starts_with(lines, DOCSTART).to_numpy(zero_copy_only=False)
+    previous_separator = np.concatenate(([at_start], separator[:-1]))
+    rows = np.flatnonzero(~separator)
+    line = first_line + rows
+    n = n_fields[rows]
+    word_at, tag_at = (np.where(c < 0, n + c, c) for c in (layout.word_column, layout.tag_column))
+    reason = np.full(len(rows), None, dtype=object)
+    too_few = n < 2
+    missing = ~too_few & ((tag_at < 0) | (tag_at >= n) | (word_at < 0) | (word_at >= n))
+    ok = ~(too_few | missing)
+    # Flat positions of each row's word and tag among all lines' fields.
+    first_field = fields.offsets.to_numpy()[rows]
+    values = pc.list_flatten(fields)
+    word = values.take(pa.array(first_field + word_at, mask=~ok)).cast(pa.string())
+    tag = values.take(pa.array(first_field + tag_at, mask=~ok)).cast(pa.string())
+    raw = pa.nulls(len(rows), pa.string())
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        reason[too_few] = [f"expected at least 2 columns, found {k}" for k in n[too_few]]
+        reason[missing] = [f"no column {layout.tag_column} in a line of {k}" for k in n[missing]]
+        texts = np.full(len(rows), None, dtype=object)
+        texts[bad] = [" ".join(f) for f in fields.take(pa.array(rows[bad])).to_pylist()]
+        raw = pa.array(texts, pa.string())
+    key = pc.if_else(
+        pa.array(previous_separator[rows]),
+        pc.binary_join_element_wise("L", pa.array(line).cast(pa.string()), ""),
+        "",
+    )
+    frame = pa.table(
+        {"line": pa.array(line, pa.int64()), "key": key, "word": word, "tag": tag,
+         "reason": pa.array(reason, pa.string()), "raw": raw},
+        schema=LINE_FRAME_SCHEMA,
+    )
+    return ParsedLines(frame, n_lines, n_lines - len(rows))
+
+
+def _parse_conll_by_line(data: bytes, first_line: int, at_start: bool, layout: ConllLayout) -> ParsedLines:
+    """Slow, exact path of :func:`parse_conll_lines`: each physical line on its own."""
     starts, ends = line_spans(data)
     rows: list[tuple] = []
     n_blank = 0
@@ -184,17 +242,18 @@ def parse_conll_lines(data: bytes, first_line: int, at_start: bool, layout: Conl
     for i, (s, e) in enumerate(zip(starts, ends)):
         line_no = first_line + i
         raw = data[s:e]
-        if not raw.strip() or raw.startswith(DOCSTART.encode()):
+        try:
+            fields, reason = raw.decode(layout.encoding).split(), None
+        except UnicodeDecodeError as exc:
+            fields, reason = [None], f"not valid {layout.encoding} (byte {exc.start + 1})"
+        if not fields or raw.startswith(DOCSTART.encode()):
             n_blank += 1
             at_sentence_start = True
             continue
         key = f"L{line_no}" if at_sentence_start else ""
         at_sentence_start = False
-        try:
-            fields = raw.decode(layout.encoding).split()
-        except UnicodeDecodeError as exc:
-            rows.append((line_no, key, None, None, f"not valid {layout.encoding} (byte {exc.start + 1})",
-                         raw.decode(layout.encoding, errors="backslashreplace")))
+        if reason:
+            rows.append((line_no, key, None, None, reason, raw.decode(layout.encoding, errors="backslashreplace")))
             continue
         text = " ".join(fields)
         if len(fields) < 2:

@@ -34,7 +34,7 @@ from nerbatch.corpus.layouts import (
     read_header,
 )
 from nerbatch.corpus.lines import CsvColumns, parse_conll_lines, parse_csv_lines
-from nerbatch.corpus.tokens import assemble_rows, empty_rows
+from nerbatch.corpus.tokens import ROW_SCHEMA, assemble_rows
 from nerbatch.errors import InputError
 from nerbatch.tables import REJECT_SCHEMA
 
@@ -54,12 +54,22 @@ class CorpusFile:
     split: str | None = None  # a whole file assigned to one split (--split-file)
 
 
+#: One partition's worth of input: an aligned byte block of a file, or (None) a whole Parquet file.
+CorpusPiece = tuple[CorpusFile, AlignedBlock | None]
+
+
 @dataclass
 class TokenRead:
     files: list[CorpusFile]
-    rows: dd.DataFrame  # every non-blank line: token columns + source_file, line, reason, text
-    n_blank_lines: int = 0
+    pieces: list[CorpusPiece]  # in input order; read one with read_piece
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> dd.DataFrame:
+        """Every non-blank line, one partition per piece: token columns +
+        ``source_file``, ``line``, ``reason``, ``text`` (``ROW_SCHEMA``)."""
+        meta = ROW_SCHEMA.empty_table().to_pandas()
+        return dd.from_map(_read_piece_frame, self.pieces, meta=meta, label="read-corpus", enforce_metadata=False)
 
     @property
     def tokens(self) -> dd.DataFrame:
@@ -180,11 +190,10 @@ def read_corpus(
         fs, _, (plain,) = get_fs_token_paths(path)
         files.append(CorpusFile(path, labels[path], file_fmt, layout, int(fs.size(plain)), (split_of or {}).get(path)))
 
-    pieces: list[tuple[CorpusFile, AlignedBlock | None]] = []
+    pieces: list[CorpusPiece] = []
     for f, blocks in zip(files, _plan_blocks(files, blocksize)):
         pieces.extend((f, b) for b in blocks)
-    rows = dd.from_map(_read_piece, pieces, meta=empty_rows(), label="read-corpus", enforce_metadata=False)
-    return TokenRead(files=files, rows=rows, notes=notes)
+    return TokenRead(files=files, pieces=pieces, notes=notes)
 
 
 def _line_parser(f: CorpusFile):
@@ -238,7 +247,8 @@ def _plan_blocks(files: list[CorpusFile], blocksize: int | None) -> list[list[Al
         ranges = plan_byte_ranges(f.path, data_start, f.size, blocksize)
         mode = f.layout.sentence_marker if is_csv else "first-token"
         parse = _line_parser(f)
-        scans = [dask.delayed(scan_block, pure=True)(r, parse, mode, i == 0) for i, r in enumerate(ranges)]
+        window = max(1, (blocksize or DEFAULT_BLOCKSIZE) // 16)
+        scans = [dask.delayed(scan_block, pure=True)(r, parse, mode, i == 0, window) for i, r in enumerate(ranges)]
         plans.append((ranges, mode, first_line))
         tasks.append(scans)
     computed = iter(dask.compute(*tasks)) if tasks else iter(())
@@ -254,8 +264,12 @@ def _plan_blocks(files: list[CorpusFile], blocksize: int | None) -> list[list[Al
     return out
 
 
-def _read_piece(piece: tuple[CorpusFile, AlignedBlock | None]) -> pd.DataFrame:
-    """Pass 2: one aligned block (or one Parquet file) -> token rows."""
+def _read_piece_frame(piece: CorpusPiece) -> pd.DataFrame:
+    return read_piece(piece).to_pandas()
+
+
+def read_piece(piece: CorpusPiece) -> pa.Table:
+    """Pass 2: one aligned block (or one Parquet file) -> token rows (``ROW_SCHEMA``)."""
     f, block = piece
     if block is None:
         return _read_parquet_file(f)
@@ -271,7 +285,7 @@ def _read_piece(piece: tuple[CorpusFile, AlignedBlock | None]) -> pd.DataFrame:
     return assemble_rows(parsed.frame, mode, f.label)
 
 
-def _read_parquet_file(f: CorpusFile) -> pd.DataFrame:
+def _read_parquet_file(f: CorpusFile) -> pa.Table:
     layout = f.layout
     assert isinstance(layout, CsvLayout)
     wanted = [layout.sentence_column, layout.word_column, layout.tag_column]

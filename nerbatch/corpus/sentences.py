@@ -14,9 +14,10 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from nerbatch.tables import SENTENCE_SCHEMA, SPLITS
+from nerbatch.tables import SENTENCE_SCHEMA, SPLITS, TOKEN_SCHEMA
 
 
 class SplitFractions(BaseModel):
@@ -35,62 +36,61 @@ class SplitFractions(BaseModel):
         return self
 
 
-def stable_bucket(sentence_id: str) -> float:
-    """A number in [0, 1) from a keyed-free BLAKE2b hash of the id.
+def stable_buckets(sentence_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A number in [0, 1) per id: its unkeyed 8-byte BLAKE2b digest (UTF-8 bytes
+    in, big-endian integer out) over 2**64.
 
     It depends on nothing but the id: not on partitioning, file order, the
     Python process (unlike ``hash``), or library versions.
     """
-    digest = hashlib.blake2b(sentence_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(i, digest_size=8).digest() for i in sentence_ids.cast(pa.binary()).to_pylist()])
+    return np.frombuffer(digests, dtype=">u8") / 2**64
 
 
-def split_for(sentence_ids: pd.Series, fractions: SplitFractions) -> np.ndarray:
-    """``train``/``validation``/``test`` per id, from :func:`stable_bucket`."""
-    buckets = np.fromiter((stable_bucket(s) for s in sentence_ids), dtype=np.float64, count=len(sentence_ids))
+def split_for(sentence_ids: pa.Array | pa.ChunkedArray, fractions: SplitFractions) -> np.ndarray:
+    """``train``/``validation``/``test`` per id, from :func:`stable_buckets`."""
     edges = [fractions.train, fractions.train + fractions.validation]
-    return np.array(SPLITS, dtype=object)[np.searchsorted(edges, buckets, side="right")]
+    return np.array(SPLITS, dtype=object)[np.searchsorted(edges, stable_buckets(sentence_ids), side="right")]
 
 
-def empty_sentences() -> pd.DataFrame:
-    return SENTENCE_SCHEMA.empty_table().to_pandas()
+def group_sentence_table(
+    tokens: pa.Table, fractions: SplitFractions, fixed_splits: Mapping[str, str]
+) -> pa.Table:
+    """Token rows of whole sentences, in order -> one row per sentence.
+
+    Takes columns ``sentence_id``, ``token_index``, ``word``, ``tag``; returns
+    the sentence dataset (``SENTENCE_SCHEMA``). ``fixed_splits`` maps a file
+    label (the sentence id prefix before ``#``) to the split of all its
+    sentences.
+    """
+    if tokens.num_rows == 0:
+        return SENTENCE_SCHEMA.empty_table()
+    n = tokens.num_rows
+    starts = np.flatnonzero(tokens.column("token_index").to_numpy() == 0)
+    bounds = np.append(starts, n).astype(np.int32)
+    offsets = pa.array(bounds)
+    words = pa.ListArray.from_arrays(offsets, tokens.column("word").combine_chunks())
+    tags = pa.ListArray.from_arrays(offsets, tokens.column("tag").combine_chunks())
+    ids = tokens.column("sentence_id").take(pa.array(starts))
+    split = split_for(ids, fractions)
+    for label, fixed in fixed_splits.items():
+        split[pc.starts_with(ids, label + "#").to_numpy(zero_copy_only=False)] = fixed
+    return pa.table(
+        {"sentence_id": ids, "words": words, "tags": tags, "n_tokens": pa.array(np.diff(bounds)),
+         "split": pa.array(split, pa.string())},
+        schema=SENTENCE_SCHEMA,
+    )
 
 
 def group_partition(
     tokens: pd.DataFrame, fractions: SplitFractions, fixed_splits: Mapping[str, str]
 ) -> pd.DataFrame:
-    """Token rows of whole sentences, in order -> one row per sentence.
-
-    Takes columns ``sentence_id``, ``token_index``, ``word``, ``tag``; returns
-    the sentence dataset columns (``SENTENCE_SCHEMA``). ``fixed_splits`` maps a
-    file label (the sentence id prefix before ``#``) to the split of all its
-    sentences.
-    """
-    if tokens.empty:
-        return empty_sentences()
-    token_index = tokens["token_index"].to_numpy()
-    starts = np.flatnonzero(token_index == 0)
-    offsets = pa.array(np.append(starts, len(tokens)).astype(np.int32))
-    # pa.array on Arrow-backed string columns is zero-copy; no Python objects per token.
-    words = pa.ListArray.from_arrays(offsets, pa.array(tokens["word"], pa.string()))
-    tags = pa.ListArray.from_arrays(offsets, pa.array(tokens["tag"], pa.string()))
-    ids = tokens["sentence_id"].iloc[starts].astype(str).reset_index(drop=True)
-    split = split_for(ids, fractions)
-    for label, fixed in fixed_splits.items():
-        split[ids.str.startswith(label + "#").to_numpy()] = fixed
-    table = pa.table(
-        {
-            "sentence_id": pa.array(ids, pa.string()),
-            "words": words,
-            "tags": tags,
-            "n_tokens": pa.array(np.diff(np.append(starts, len(tokens))).astype(np.int32)),
-            "split": pa.array(split, pa.string()),
-        },
-        schema=SENTENCE_SCHEMA,
-    )
+    """:func:`group_sentence_table` for one pandas partition of the token table."""
+    table = pa.Table.from_pandas(tokens[list(TOKEN_SCHEMA.names)], schema=TOKEN_SCHEMA, preserve_index=False)
     # Plain pandas dtypes (lists as object columns): ArrowDtype list columns
     # write pandas metadata that pandas itself cannot read back.
-    return table.to_pandas()
+    return group_sentence_table(table, fractions, fixed_splits).to_pandas()
 
 
 def group_sentences(
@@ -100,5 +100,5 @@ def group_sentences(
 ) -> dd.DataFrame:
     """The sentence dataset from a sentence-aligned token table (lazy)."""
     return tokens.map_partitions(
-        group_partition, fractions, dict(fixed_splits or {}), meta=empty_sentences(), enforce_metadata=False
+        group_partition, fractions, dict(fixed_splits or {}), meta=SENTENCE_SCHEMA.empty_table().to_pandas(), enforce_metadata=False
     )

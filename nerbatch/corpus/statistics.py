@@ -6,10 +6,10 @@ the number of tokens)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,16 +28,17 @@ class CorpusCounts:
     rejects: Counter = field(default_factory=Counter)  # reason category -> rejected lines
     reject_examples: list[tuple[str, int, str]] = field(default_factory=list)  # first few (file, line, reason)
 
-    def merge(self, other: CorpusCounts) -> CorpusCounts:
-        out = CorpusCounts(self.sentences + other.sentences, self.tokens + other.tokens)
-        out.rejects = self.rejects + other.rejects
-        out.reject_examples = (self.reject_examples + other.reject_examples)[:MAX_EXAMPLES]
+    def update(self, other: CorpusCounts) -> None:
+        """Add ``other``'s counts to these (in place: merging copies nothing)."""
+        self.sentences.update(other.sentences)
+        self.tokens.update(other.tokens)
+        self.rejects.update(other.rejects)
+        self.reject_examples = (self.reject_examples + other.reject_examples)[:MAX_EXAMPLES]
         for s in SPLITS:
-            out.words[s] = self.words[s] + other.words[s]
-            out.tags[s] = self.tags[s] + other.tags[s]
+            self.words[s].update(other.words[s])
+            self.tags[s].update(other.tags[s])
         n = max(len(self.lengths), len(other.lengths))
-        out.lengths = np.pad(self.lengths, (0, n - len(self.lengths))) + np.pad(other.lengths, (0, n - len(other.lengths)))
-        return out
+        self.lengths = np.pad(self.lengths, (0, n - len(self.lengths))) + np.pad(other.lengths, (0, n - len(other.lengths)))
 
     def length_percentiles(self, qs: tuple[float, ...] = (50, 90, 95, 99)) -> dict[str, int]:
         total = int(self.lengths.sum())
@@ -56,9 +57,8 @@ def _value_counts(values: pa.ChunkedArray | pa.Array) -> Counter:
     return Counter(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist())))
 
 
-def count_partition(frame: pd.DataFrame) -> CorpusCounts:
+def count_partition(table: pa.Table) -> CorpusCounts:
     """Counts for one partition of the sentence dataset (``SENTENCE_SCHEMA`` columns)."""
-    table = pa.Table.from_pandas(frame[["words", "tags", "n_tokens", "split"]], preserve_index=False)
     counts = CorpusCounts()
     split = table.column("split")
     for s in SPLITS:
@@ -69,13 +69,13 @@ def count_partition(frame: pd.DataFrame) -> CorpusCounts:
         counts.tokens[s] = int(pc.sum(part.column("n_tokens")).as_py())
         counts.words[s] = _value_counts(pc.list_flatten(part.column("words")))
         counts.tags[s] = _value_counts(pc.list_flatten(part.column("tags")))
-    lengths = frame["n_tokens"].to_numpy(dtype=np.int64)
+    lengths = table.column("n_tokens").to_numpy().astype(np.int64)
     counts.lengths = np.bincount(lengths) if len(lengths) else np.zeros(1, dtype=np.int64)
     return counts
 
 
-def merge_counts(parts: pd.Series | list[CorpusCounts]) -> CorpusCounts:
+def merge_counts(parts: Iterable[CorpusCounts]) -> CorpusCounts:
     total = CorpusCounts()
     for p in parts:
-        total = total.merge(p)
+        total.update(p)
     return total

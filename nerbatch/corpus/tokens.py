@@ -14,7 +14,6 @@ the input thus ends up in exactly one of ``sentences/`` and ``rejects/``.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,10 +25,6 @@ TAG_PATTERN = r"^(O|[BIESLU]-\S+)$"
 #: One row per input line: the token-table contract, then where the line came from
 #: and, for a rejected line, why (the reject-table columns).
 ROW_SCHEMA = pa.schema([*TOKEN_SCHEMA, *REJECT_SCHEMA])
-
-
-def empty_rows() -> pd.DataFrame:
-    return ROW_SCHEMA.empty_table().to_pandas()
 
 
 def _bool(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -56,71 +51,91 @@ def sentence_starts(frame: pa.Table, mode: str) -> np.ndarray:
     return starts
 
 
-def assemble_rows(frame: pa.Table, mode: str, label: str) -> pd.DataFrame:
+def assemble_rows(frame: pa.Table, mode: str, label: str) -> pa.Table:
     """Token rows for whole sentences; ``reason`` is null for kept tokens.
 
     ``frame`` is a line frame that begins at a sentence start (or at the top of
-    a file). Returns a frame with the columns of ``ROW_SCHEMA``; sentence ids are
-    ``<label>#<sentence key>``.
+    a file). Returns an Arrow table with the columns of ``ROW_SCHEMA``; sentence
+    ids are ``<label>#<sentence key>``.
     """
     n = frame.num_rows
     if n == 0:
-        return empty_rows()
+        return ROW_SCHEMA.empty_table()
     starts = sentence_starts(frame, mode)
     ordinal = np.cumsum(starts)  # 0 = before the first sentence marker
-    word, tag = frame.column("word"), frame.column("tag")
-    reason = frame.column("reason").to_numpy(zero_copy_only=False).astype(object)
-    parsed = reason == None  # noqa: E711 (element-wise)
-
-    empty_word = parsed & ~_bool(pc.not_equal(pc.utf8_trim(word, " \t\r\n"), ""))
-    reason[empty_word] = "empty word"
-    bad_tag = parsed & ~empty_word & ~_bool(pc.match_substring_regex(tag, TAG_PATTERN))
-    for i in np.flatnonzero(bad_tag):
-        t = tag[i].as_py()
-        reason[i] = f"invalid tag {t!r}" if t else "missing tag"
-    if mode == "every-token":
-        no_key = parsed & ~_bool(pc.not_equal(frame.column("key"), "")) & (reason == None)  # noqa: E711
-        reason[no_key] = "empty sentence key"
-    orphan = ordinal == 0
-    reason[orphan & (reason == None)] = "line before the first sentence marker"  # noqa: E711
-
+    reason = _reject_reasons(frame, mode, ordinal)
     line = frame.column("line").to_numpy()
-    is_bad = reason != None  # noqa: E711
-    if is_bad.any():
-        # The first bad line of each spoiled sentence says why its other tokens went.
-        never = np.iinfo(np.int64).max
-        first_bad = np.full(ordinal[-1] + 1, never, dtype=np.int64)
-        np.minimum.at(first_bad, ordinal[is_bad], line[is_bad])
-        row_first_bad = first_bad[ordinal]
-        for i in np.flatnonzero((row_first_bad != never) & ~is_bad & ~orphan):
-            reason[i] = f"in a sentence with a rejected line (line {row_first_bad[i]})"
+    text = frame.column("raw")
+    if reason is not None:
+        _spread_to_sentences(reason, ordinal, line)
+        text = _rejected_texts(frame, reason)
 
     start_idx = np.flatnonzero(starts)
-    ids = pa.array([f"{label}#{k}" for k in frame.column("key").take(pa.array(start_idx)).to_pylist()], pa.string())
-    sentence_index = ordinal - 1
-    sentence_id = ids.take(pa.array(sentence_index, mask=orphan)) if len(ids) else pa.nulls(n, pa.string())
+    keys = frame.column("key").take(pa.array(start_idx))
+    ids = pc.binary_join_element_wise(label + "#", keys, "")
+    orphan = ordinal == 0
+    sentence_id = ids.take(pa.array(ordinal - 1, mask=orphan)) if len(ids) else pa.nulls(n, pa.string())
     first_row = np.concatenate(([0], start_idx))[ordinal]
     token_index = (np.arange(n) - first_row).astype(np.int32)
-
-    text = frame.column("raw")
-    rejected_parsed = np.flatnonzero((reason != None) & parsed)  # noqa: E711
-    if len(rejected_parsed):
-        texts = text.to_numpy(zero_copy_only=False).astype(object)
-        keys = frame.column("key")
-        for i in rejected_parsed:
-            texts[i] = f"{keys[i].as_py() or ''},{word[i].as_py()},{tag[i].as_py()}"
-        text = pa.array(texts, pa.string())
-    table = pa.table(
+    return pa.table(
         {
             "sentence_id": sentence_id,
             "token_index": pa.array(token_index),
-            "word": word,
-            "tag": tag,
-            "source_file": pa.array([label], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64))),
+            "word": frame.column("word"),
+            "tag": frame.column("tag"),
+            "source_file": pa.repeat(label, n),
             "line": frame.column("line"),
-            "reason": pa.array(reason, pa.string()),
+            "reason": pa.nulls(n, pa.string()) if reason is None else pa.array(reason, pa.string()),
             "text": text,
         },
         schema=ROW_SCHEMA,
     )
-    return table.to_pandas()
+
+
+def _reject_reasons(frame: pa.Table, mode: str, ordinal: np.ndarray) -> np.ndarray | None:
+    """Why each line is rejected (object array, None where kept), or None when
+    every line is kept: the common case costs a few vectorised checks."""
+    word, tag = frame.column("word"), frame.column("tag")
+    parse_reason = frame.column("reason")
+    parsed = ~_bool(pc.is_valid(parse_reason))
+    empty_word = parsed & ~_bool(pc.not_equal(pc.utf8_trim(word, " \t\r\n"), ""))
+    # Few distinct tags: check the regex once per distinct tag.
+    encoded = pc.dictionary_encode(tag).combine_chunks()
+    valid_tag = np.append(_bool(pc.match_substring_regex(encoded.dictionary, TAG_PATTERN)), False)
+    tag_ok = valid_tag[pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy()]  # null tag: not ok
+    bad_tag = parsed & ~empty_word & ~tag_ok
+    no_key = parsed & ~_bool(pc.not_equal(frame.column("key"), "")) if mode == "every-token" else np.zeros(len(parsed), bool)
+    orphan = ordinal == 0
+    if parsed.all() and not (empty_word.any() or bad_tag.any() or no_key.any() or orphan.any()):
+        return None
+    reason = parse_reason.to_numpy(zero_copy_only=False).astype(object)
+    reason[empty_word] = "empty word"
+    for i in np.flatnonzero(bad_tag):
+        t = tag[i].as_py()
+        reason[i] = f"invalid tag {t!r}" if t else "missing tag"
+    reason[no_key & (reason == None)] = "empty sentence key"  # noqa: E711 (element-wise)
+    reason[orphan & (reason == None)] = "line before the first sentence marker"  # noqa: E711
+    return reason
+
+
+def _spread_to_sentences(reason: np.ndarray, ordinal: np.ndarray, line: np.ndarray) -> None:
+    """Reject the other tokens of every sentence with a bad line (in place); the
+    first bad line of each spoiled sentence says why its other tokens went."""
+    is_bad = reason != None  # noqa: E711 (element-wise)
+    never = np.iinfo(np.int64).max
+    first_bad = np.full(ordinal[-1] + 1, never, dtype=np.int64)
+    np.minimum.at(first_bad, ordinal[is_bad], line[is_bad])
+    row_first_bad = first_bad[ordinal]
+    for i in np.flatnonzero((row_first_bad != never) & ~is_bad & (ordinal > 0)):
+        reason[i] = f"in a sentence with a rejected line (line {row_first_bad[i]})"
+
+
+def _rejected_texts(frame: pa.Table, reason: np.ndarray) -> pa.Array:
+    """The ``text`` column: the raw line of unparseable lines (from the parser),
+    ``key,word,tag`` for parsed lines that were rejected."""
+    texts = frame.column("raw").to_numpy(zero_copy_only=False).astype(object)
+    parsed = ~_bool(pc.is_valid(frame.column("reason")))
+    keys, word, tag = frame.column("key"), frame.column("word"), frame.column("tag")
+    for i in np.flatnonzero((reason != None) & parsed):  # noqa: E711 (element-wise)
+        texts[i] = f"{keys[i].as_py() or ''},{word[i].as_py()},{tag[i].as_py()}"
+    return pa.array(texts, pa.string())

@@ -229,3 +229,30 @@ def test_missing_mapped_column_names_file_and_column(tmp_path):
     path = write(tmp_path / "t.csv", "sent,word\n1,a\n")
     with pytest.raises(InputError, match=r"t\.csv:1: missing required column 'tag'"):
         read_corpus(str(path), fmt="csv", sentence_column="sent", word_column="word", tag_column="tag")
+
+
+@pytest.mark.parametrize("tag_column", [-1, 2, 3])
+@pytest.mark.parametrize("at_start", [True, False])
+def test_vectorised_conll_parser_agrees_with_the_line_by_line_one(tag_column, at_start):
+    from nerbatch.corpus.layouts import ConllLayout
+    from nerbatch.corpus.lines import _parse_conll_by_line, parse_conll_lines
+
+    data = (
+        "cont NN O\n\n-DOCSTART- -X- O\n \t \nEU\tNNP  B-ORG\r\nrejects VBZ O\nlonely\n"
+        "Gen\u00e8ve NNP B-LOC extra\n\u00a0\n\nPeter NNP B-PER\nBlackburn NNP\tI-PER"
+    ).encode("utf-8")
+    layout = ConllLayout(tag_column=tag_column)
+    fast = parse_conll_lines(data, 5, at_start, layout)
+    exact = _parse_conll_by_line(data, 5, at_start, layout)
+    assert fast.frame.to_pylist() == exact.frame.to_pylist()
+    assert (fast.n_lines, fast.n_blank) == (exact.n_lines, exact.n_blank) == (12, 5)
+    assert fast.frame.column("reason").null_count < fast.frame.num_rows  # the fixture has bad lines
+
+
+def test_conll_line_with_undecodable_bytes_rejects_only_its_sentence(tmp_path):
+    path = write(tmp_path / "bad.conll", b"Peter NNP B-PER\nM\xfcller NNP I-PER\n\nEU NNP B-ORG\nrejects VBZ O\n")
+    rows = compute_rows(read_corpus(str(path), fmt="conll"))
+    kept = rows[rows["reason"].isna()]
+    assert kept["word"].tolist() == ["EU", "rejects"]
+    bad = rows[rows["reason"].notna()].set_index("line")["reason"].to_dict()
+    assert bad == {1: "in a sentence with a rejected line (line 2)", 2: "not valid utf-8 (byte 2)"}
