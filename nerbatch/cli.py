@@ -3,7 +3,9 @@ option models the flows use and calls the same library function."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,15 +28,26 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _compute_with_progress(client, show: bool):
-    """A ``compute`` for library calls: Dask futures with a text progress bar."""
+PROGRESS_INTERVAL = 0.1  # seconds between progress updates streamed by the scheduler
+
+
+def _compute_with_progress(client, show: bool | None):
+    """A ``compute`` for library calls: Dask futures with a text progress bar on
+    stderr (stdout is for the summary), by default only on a terminal."""
     from distributed import progress
+
+    if show is None:
+        show = sys.stderr.isatty()
 
     def compute(*collections):
         futures = client.compute(list(collections))
         if show:
-            progress(futures)
+            with contextlib.redirect_stdout(sys.stderr):  # where Dask's text bar writes
+                progress(futures, interval=PROGRESS_INTERVAL)
             print(file=sys.stderr)
+            # The scheduler streams progress until a write finds the bar gone; a
+            # cluster closed before that cancels the stream and logs a traceback.
+            time.sleep(2 * PROGRESS_INTERVAL)
         return tuple(client.gather(futures))
 
     return compute
@@ -61,7 +74,7 @@ def prepare(
     strict: Annotated[bool, typer.Option("--strict", help="Fail (and write nothing) if any line is rejected.")] = False,
     dask_address: Annotated[Optional[str], typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="Use this Dask scheduler instead of a LocalCluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker threads (default: one per core).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[Optional[bool], typer.Option(help="Show a progress bar (default: on a terminal).")] = None,
 ) -> None:
     """Ingest token-labelled corpora: sentences, splits, vocabulary and a report."""
     from dask.utils import parse_bytes
@@ -223,7 +236,7 @@ def tag(
     force: Annotated[bool, typer.Option("--force", help="Redo the date even if it was done with the same inputs and model.")] = False,
     dask_address: Annotated[Optional[str], typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="Use this Dask scheduler instead of a LocalCluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes (default: one per core).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[Optional[bool], typer.Option(help="Show a progress bar (default: on a terminal).")] = None,
 ) -> None:
     """Tag document dumps into one exactly-once date partition of tagged Parquet."""
     import datetime as dt

@@ -146,3 +146,13 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     assert result.returncode == 2
     assert f"error: {missing}: file not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_prepare_on_its_own_cluster_with_a_progress_bar_logs_no_errors(tmp_path, corpus):
+    result = run_cli("prepare", str(corpus), "--out", str(tmp_path / "out"), "--progress")
+    assert result.returncode == 0, result.stderr
+    assert "100% Completed" in result.stderr and "Completed" not in result.stdout  # stdout: the summary only
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+    assert result.stdout.startswith("prepare: 1 file(s)") and "rejected 2" in result.stdout
+    quiet = run_cli("prepare", str(corpus), "--out", str(tmp_path / "out"))  # stderr is not a terminal here
+    assert quiet.returncode == 0 and "Completed" not in quiet.stderr + quiet.stdout
