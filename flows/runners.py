@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect_dask import DaskTaskRunner
 
-from nerbatch.cluster import local_cluster_options, quiet_dask_logs, scheduler_address
+from nerbatch.cluster import local_cluster_options, quiet_dask_logs, scheduler_address, start_local_cluster
 
 
 def dask_task_runner(address: str | None = None, *, threads: bool = False) -> DaskTaskRunner:
@@ -14,4 +14,4 @@ def dask_task_runner(address: str | None = None, *, threads: bool = False) -> Da
     address = scheduler_address(address)
     if address:
         return DaskTaskRunner(address=address)
-    return DaskTaskRunner(cluster_kwargs=local_cluster_options(threads=threads))
+    return DaskTaskRunner(cluster_class=start_local_cluster, cluster_kwargs=local_cluster_options(threads=threads))

@@ -8,9 +8,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
+import dask
 from distributed import Client, LocalCluster
 
 ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+#: Dask serves its HTTP endpoints (health, metrics) even without the dashboard
+#: package, by default on every interface at :8787: a free local port instead
+#: keeps two runs on one machine from colliding and exposes nothing.
+HTTP_ADDRESS = "127.0.0.1:0"
 
 
 def quiet_dask_logs() -> None:
@@ -22,12 +27,23 @@ def quiet_dask_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def worker_thread_env(threads: int) -> dict[str, str]:
-    """Cap the math libraries of a worker at its Dask thread count: TensorFlow
-    and BLAS otherwise each start a pool per core, and N workers x N threads
-    oversubscribe the machine."""
-    n = str(threads)
-    return {"OMP_NUM_THREADS": n, "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n}
+def worker_environment() -> dict[str, str]:
+    """Environment of LocalCluster worker processes (one Dask thread each): the
+    math libraries capped at that thread (TensorFlow and BLAS otherwise each
+    start a pool per core, and N workers x N threads oversubscribe the machine),
+    and Dask's start-up chatter kept out of job logs."""
+    return {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+            "DASK_LOGGING__DISTRIBUTED": "warning"}
+
+
+def start_local_cluster(**options) -> LocalCluster:
+    """``LocalCluster(**options)`` whose worker processes start with
+    :func:`worker_environment`. It must be in place before a worker is spawned
+    (Dask's ``distributed.nanny.pre-spawn-environ``): a spawned worker imports
+    NumPy and sets up logging before a Nanny's ``env`` reaches it."""
+    pre_spawn = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment().items()}
+    with dask.config.set(pre_spawn):
+        return LocalCluster(**options)
 
 
 def scheduler_address(address: str | None = None) -> str | None:
@@ -36,10 +52,11 @@ def scheduler_address(address: str | None = None) -> str | None:
 
 
 def local_cluster_options(n_workers: int | None = None, *, threads: bool = False) -> dict:
-    """LocalCluster arguments for a job, no dashboard.
+    """LocalCluster arguments for a job, HTTP endpoints on :data:`HTTP_ADDRESS`.
 
-    Default: one single-threaded worker process per core, math libraries capped
-    at that one thread (tokenising, TensorFlow and pandas code hold the GIL).
+    Default: one single-threaded worker process per core (tokenising,
+    TensorFlow and pandas code hold the GIL); start it with
+    :func:`start_local_cluster`.
     ``threads``: one worker in this process with ``n_workers`` threads, for jobs
     whose work is Arrow and NumPy kernels that release the GIL (``prepare``):
     it starts in milliseconds instead of about a second, and tasks hand results
@@ -47,14 +64,12 @@ def local_cluster_options(n_workers: int | None = None, *, threads: bool = False
     """
     if threads:
         return {"n_workers": 1, "threads_per_worker": n_workers or os.cpu_count() or 1, "processes": False,
-                "dashboard_address": None}
+                "dashboard_address": HTTP_ADDRESS}
     return {
         "n_workers": n_workers or os.cpu_count() or 1,
         "threads_per_worker": 1,
         "processes": True,
-        "dashboard_address": None,
-        # Worker processes configure their own logging: keep their start-up chatter out of job logs.
-        "env": {**worker_thread_env(1), "DASK_LOGGING__DISTRIBUTED": "warning"},
+        "dashboard_address": HTTP_ADDRESS,
     }
 
 
@@ -76,7 +91,7 @@ def dask_client(
         with Client(address, set_as_default=False) as client, _current(client, as_current):
             yield client
         return
-    with LocalCluster(**local_cluster_options(n_workers, threads=threads)) as cluster, \
+    with start_local_cluster(**local_cluster_options(n_workers, threads=threads)) as cluster, \
             Client(cluster, set_as_default=False) as client, _current(client, as_current):
         yield client
 

@@ -195,42 +195,46 @@ def parse_conll_lines(data: bytes, first_line: int, at_start: bool, layout: Conl
     # Trimmed first: Arrow, unlike str.split, keeps empty fields at the ends.
     trimmed = pc.utf8_trim_whitespace(lines)
     fields = pc.utf8_split_whitespace(trimmed)
-    n_fields = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
     blank = pc.equal(pc.binary_length(trimmed), 0).to_numpy(zero_copy_only=False)
     separator = blank | pc.starts_with(lines, DOCSTART).to_numpy(zero_copy_only=False)
     previous_separator = np.concatenate(([at_start], separator[:-1]))
     rows = np.flatnonzero(~separator)
     line = first_line + rows
-    n = n_fields[rows]
-    word_at, tag_at = (np.where(c < 0, n + c, c) for c in (layout.word_column, layout.tag_column))
-    reason = np.full(len(rows), None, dtype=object)
-    too_few = n < 2
-    missing = ~too_few & ((tag_at < 0) | (tag_at >= n) | (word_at < 0) | (word_at >= n))
-    ok = ~(too_few | missing)
-    # Flat positions of each row's word and tag among all lines' fields.
-    first_field = fields.offsets.to_numpy()[rows]
-    values = pc.list_flatten(fields)
-    word = values.take(pa.array(first_field + word_at, mask=~ok)).cast(pa.string())
-    tag = values.take(pa.array(first_field + tag_at, mask=~ok)).cast(pa.string())
-    raw = pa.nulls(len(rows), pa.string())
-    if not ok.all():
-        bad = np.flatnonzero(~ok)
-        reason[too_few] = [f"expected at least 2 columns, found {k}" for k in n[too_few]]
-        reason[missing] = [f"no column {layout.tag_column} in a line of {k}" for k in n[missing]]
-        texts = np.full(len(rows), None, dtype=object)
-        texts[bad] = [" ".join(f) for f in fields.take(pa.array(rows[bad])).to_pylist()]
-        raw = pa.array(texts, pa.string())
+    word, tag, reason, raw = _conll_columns(fields.take(pa.array(rows)), layout)
     key = pc.if_else(
         pa.array(previous_separator[rows]),
         pc.binary_join_element_wise("L", pa.array(line).cast(pa.string()), ""),
         "",
     )
     frame = pa.table(
-        {"line": pa.array(line, pa.int64()), "key": key, "word": word, "tag": tag,
-         "reason": pa.array(reason, pa.string()), "raw": raw},
+        {"line": pa.array(line, pa.int64()), "key": key, "word": word, "tag": tag, "reason": reason, "raw": raw},
         schema=LINE_FRAME_SCHEMA,
     )
     return ParsedLines(frame, n_lines, n_lines - len(rows))
+
+
+def _conll_columns(fields: pa.Array, layout: ConllLayout) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """``word``, ``tag``, ``reason`` and ``raw`` (string arrays) from the fields
+    of each non-blank line (a list array); word and tag are null on rejected lines."""
+    n = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    word_at, tag_at = (np.where(c < 0, n + c, c) for c in (layout.word_column, layout.tag_column))
+    too_few = n < 2
+    missing = ~too_few & ((tag_at < 0) | (tag_at >= n) | (word_at < 0) | (word_at >= n))
+    ok = ~(too_few | missing)
+    # Flat positions of each line's word and tag among all lines' fields.
+    first_field = fields.offsets.to_numpy()[:-1]
+    values = pc.list_flatten(fields)
+    word = values.take(pa.array(first_field + word_at, mask=~ok)).cast(pa.string())
+    tag = values.take(pa.array(first_field + tag_at, mask=~ok)).cast(pa.string())
+    if ok.all():
+        return word, tag, pa.nulls(len(n), pa.string()), pa.nulls(len(n), pa.string())
+    reason = np.full(len(n), None, dtype=object)
+    reason[too_few] = [f"expected at least 2 columns, found {k}" for k in n[too_few]]
+    reason[missing] = [f"no column {layout.tag_column} in a line of {k}" for k in n[missing]]
+    raw = np.full(len(n), None, dtype=object)
+    bad = np.flatnonzero(~ok)
+    raw[bad] = [" ".join(f) for f in fields.take(pa.array(bad)).to_pylist()]
+    return word, tag, pa.array(reason, pa.string()), pa.array(raw, pa.string())
 
 
 def _parse_conll_by_line(data: bytes, first_line: int, at_start: bool, layout: ConllLayout) -> ParsedLines:

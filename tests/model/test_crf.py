@@ -172,6 +172,9 @@ def test_stable_with_huge_scores() -> None:
     assert np.all(np.isfinite(nll)) and np.all(nll >= -1e-2)
     # float32 spacing near 1e4 is ~1e-3, which bounds alpha + beta - log Z.
     np.testing.assert_allclose(probs.sum(-1)[mask], 1.0, atol=1e-2)
+    # ...and the rounding never makes a marginal an impossible probability (a
+    # confidence above 1 fails calibration and would be published as such).
+    assert probs.min() >= 0.0 and probs.max() <= 1.0
 
 
 def _layer_with(params) -> crf.CRF:
