@@ -62,15 +62,10 @@ def local_cluster_options(n_workers: int | None = None, *, threads: bool = False
     it starts in milliseconds instead of about a second, and tasks hand results
     over without pickling (``benchmarks/prepare_speed.py`` measures both).
     """
+    cores = n_workers or os.cpu_count() or 1
     if threads:
-        return {"n_workers": 1, "threads_per_worker": n_workers or os.cpu_count() or 1, "processes": False,
-                "dashboard_address": HTTP_ADDRESS}
-    return {
-        "n_workers": n_workers or os.cpu_count() or 1,
-        "threads_per_worker": 1,
-        "processes": True,
-        "dashboard_address": HTTP_ADDRESS,
-    }
+        return {"n_workers": 1, "threads_per_worker": cores, "processes": False, "dashboard_address": HTTP_ADDRESS}
+    return {"n_workers": cores, "threads_per_worker": 1, "processes": True, "dashboard_address": HTTP_ADDRESS}
 
 
 @contextmanager

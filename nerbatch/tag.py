@@ -260,30 +260,36 @@ def tag_documents(
         if not options.force and is_already_done(out_root, options.date, fingerprint):
             manifest = read_committed_manifest(out_root, options.date)
             return _summary(manifest, out_root, "skipped", time.perf_counter() - started)
+        info = RunInfo(inputs=input_files, model_version=model_version, options=options.output_options(),
+                       timings={"fingerprint": fingerprint_seconds})
+        manifest, results, stage_seconds = _tag_and_commit(inputs, bundle_dir, out_root, options, run_id, info, compute)
+    summary = _summary(manifest, out_root, "written", time.perf_counter() - started, results)
+    return summary.model_copy(update={"stage_seconds": stage_seconds})
 
-        parts = plan_documents(list(inputs), options.documents)
-        first_seen = find_first_occurrences(parts, options.documents) if len(parts) > 1 else {}
-        staging = begin_partition(out_root, options.date, run_id)
-        task = dask.delayed(tag_partition, pure=True)
-        tasks = [
-            task(indexed, options=options, first_seen=first_seen, bundle_dir=bundle_dir, model_version=model_version,
-                 run_id=run_id, staging=staging, dask_key_name=f"tag-partition-{run_id}-{indexed[0]}")
-            for indexed in enumerate(parts)
-        ]
-        results: Sequence[PartitionResult] = compute(*tasks)
-        written: list[PartFile] = [p for r in results for p in r.parts]
-        stage_seconds: Counter = Counter({"fingerprint": fingerprint_seconds})
-        for r in results:
-            stage_seconds.update(r.seconds)
-        info = RunInfo(
-            inputs=input_files,
-            model_version=model_version,
-            options=options.output_options(),
-            timings={k: round(v, 3) for k, v in stage_seconds.items()},
-        )
-        manifest = commit_partition(staging, written, info)
-        summary = _summary(manifest, out_root, "written", time.perf_counter() - started, results)
-        return summary.model_copy(update={"stage_seconds": {k: round(v, 3) for k, v in stage_seconds.items()}})
+
+def _tag_and_commit(
+    inputs: Sequence[str], bundle_dir: str, out_root: str | Path, options: TagOptions, run_id: str, info: RunInfo,
+    compute: Callable[..., tuple],
+) -> tuple[Manifest, Sequence[PartitionResult], dict[str, float]]:
+    """Tag every partition of ``inputs`` into a fresh staging folder and commit it
+    with ``info``, its timings extended by the per-stage seconds of the tasks.
+    Returns the manifest, the partition results and those stage seconds."""
+    parts = plan_documents(list(inputs), options.documents)
+    first_seen = find_first_occurrences(parts, options.documents) if len(parts) > 1 else {}
+    staging = begin_partition(out_root, options.date, run_id)
+    task = dask.delayed(tag_partition, pure=True)
+    tasks = [
+        task(indexed, options=options, first_seen=first_seen, bundle_dir=bundle_dir, model_version=info.model_version,
+             run_id=run_id, staging=staging, dask_key_name=f"tag-partition-{run_id}-{indexed[0]}")
+        for indexed in enumerate(parts)
+    ]
+    results: Sequence[PartitionResult] = compute(*tasks)
+    written: list[PartFile] = [p for r in results for p in r.parts]
+    stage_seconds: Counter = Counter(info.timings)
+    for r in results:
+        stage_seconds.update(r.seconds)
+    info = info.model_copy(update={"timings": {k: round(v, 3) for k, v in stage_seconds.items()}})
+    return commit_partition(staging, written, info), results, info.timings
 
 
 def _summary(

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from fsspec.utils import seek_delimiter
 
 from nerbatch.corpus.lines import ParsedLines, line_spans
-from nerbatch.corpus.tokens import sentence_starts
+from nerbatch.corpus.tokens import has_sentence_key, sentence_starts
 from nerbatch.errors import reading
 
 #: Parses whole lines ``(data, first_line, at_sentence_start) -> ParsedLines``.
@@ -119,11 +118,6 @@ def _line_end(data: bytes, size: int) -> int:
     return len(data) if newline < 0 else newline + 1
 
 
-def _keyed(frame: pa.Table) -> np.ndarray:
-    keys = frame.column("key")
-    return pc.fill_null(pc.and_(pc.is_valid(keys), pc.not_equal(keys, "")), False).to_numpy(zero_copy_only=False)
-
-
 def _first_start(
     frame: pa.Table, mode: str, head: bytes, offset: int
 ) -> tuple[tuple[int, int] | None, tuple[int, int, str] | None]:
@@ -133,7 +127,7 @@ def _first_start(
         return None, None
     line_offsets = frame.column("line").to_numpy()
     starts_b, _ = line_spans(head)
-    keyed = _keyed(frame)
+    keyed = has_sentence_key(frame)
 
     def at(row: int) -> tuple[int, int]:
         off = int(line_offsets[row])
@@ -156,7 +150,7 @@ def _last_key(data: bytes, parse: LineParser, window: int) -> str | None:
     while True:
         start = 0 if size >= len(data) else data.find(b"\n", len(data) - size - 1) + 1
         frame = parse(data[start:], 0, False).frame
-        keyed = np.flatnonzero(_keyed(frame)) if frame.num_rows else np.zeros(0, dtype=np.int64)
+        keyed = np.flatnonzero(has_sentence_key(frame)) if frame.num_rows else np.zeros(0, dtype=np.int64)
         if len(keyed):
             return frame.column("key")[int(keyed[-1])].as_py()
         if start == 0:

@@ -31,6 +31,12 @@ def _bool(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
 
 
+def has_sentence_key(frame: pa.Table) -> np.ndarray:
+    """Boolean per row of a line frame: is its ``key`` cell non-null and non-empty?"""
+    key = frame.column("key")
+    return _bool(pc.and_(pc.is_valid(key), pc.not_equal(key, "")))
+
+
 def sentence_starts(frame: pa.Table, mode: str) -> np.ndarray:
     """Boolean per row: does this row start a new sentence?
 
@@ -38,12 +44,11 @@ def sentence_starts(frame: pa.Table, mode: str) -> np.ndarray:
     from the key of the previous keyed row. Unparseable rows carry no key and
     never start a sentence; undecodable rows keep their key (see ``lines.py``).
     """
-    key = frame.column("key")
-    has_key = _bool(pc.and_(pc.is_valid(key), pc.not_equal(key, "")))
+    has_key = has_sentence_key(frame)
     if mode == "first-token":
         return has_key
     keyed = np.flatnonzero(has_key)
-    codes = pc.dictionary_encode(key.take(pa.array(keyed))).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    codes = pc.dictionary_encode(frame.column("key").take(pa.array(keyed))).combine_chunks().indices.to_numpy(zero_copy_only=False)
     changed = np.ones(len(keyed), dtype=bool)
     changed[1:] = codes[1:] != codes[:-1]
     starts = np.zeros(frame.num_rows, dtype=bool)
