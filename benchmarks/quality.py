@@ -1,7 +1,7 @@
 """Tagging quality and training speed: nerbatch default vs the seed network vs a linear-chain CRF.
 
     python benchmarks/quality.py DATA [--epochs N] [--out DIR]
-        [--default-overrides JSON] [--default-train JSON]
+        [--default-overrides JSON] [--default-train JSON] [--seeds 42 [1 2 ...]]
         [--timing-batches 100] [--timing-epochs 2] [--pad-to 140]
         [--crf-c1 0.1] [--crf-c2 0.1] [--crf-iterations 100] [--skip NAME ...]
 
@@ -20,6 +20,10 @@ b. ``seed``: the seed tutorial's network (``TaggerConfig.preset("seed")``)
    with TrainConfig's defaults.
 c. ``crf``: a sklearn-crfsuite linear-chain CRF on hand-crafted word
    features (a benchmark-only dependency, imported here only).
+
+Each network is trained once per ``--seeds`` value (the CRF's L-BFGS fit is
+deterministic); with several seeds every run is printed and the targets are
+judged on the mean, since one seed's test F1 moves by about half a point.
 
 All three are scored with ``nerbatch.evaluate.score_entities`` (conlleval
 chunks) on the test split; the networks are early-stopped on validation
@@ -136,6 +140,39 @@ def train_network(name: str, prepared: Path, bundles: Path, config: TrainConfig)
         wall_seconds=result.seconds,
         detail=f"best epoch {result.metrics['best_epoch']} of {len(result.history)}",
     )
+
+
+def train_network_per_seed(name: str, prepared: Path, bundles: Path, config: TrainConfig, seeds: list[int]) -> list[ModelResult]:
+    """:func:`train_network` once per seed (bundles ``NAME`` for one seed, ``NAME-seedS`` for several)."""
+    return [
+        train_network(name if len(seeds) == 1 else f"{name}-seed{s}", prepared, bundles, config.model_copy(update={"seed": s}))
+        for s in seeds
+    ]
+
+
+def mean_result(name: str, runs: list[ModelResult]) -> ModelResult:
+    """The mean of runs of one model with different seeds (the run itself when there is one)."""
+    if len(runs) == 1:
+        return runs[0]
+
+    def mean(field: str) -> float:
+        return sum(getattr(r, field) for r in runs) / len(runs)
+
+    return ModelResult(
+        name=f"{name} mean",
+        precision=mean("precision"),
+        recall=mean("recall"),
+        f1=mean("f1"),
+        val_f1=mean("val_f1"),
+        train_seconds=mean("train_seconds"),
+        wall_seconds=mean("wall_seconds"),
+        detail=f"{len(runs)} seeds: test F1 {min(r.f1 for r in runs):.4f}-{max(r.f1 for r in runs):.4f}",
+    )
+
+
+def with_mean(runs: list[ModelResult], mean: ModelResult) -> list[ModelResult]:
+    """The rows to print for one model: its runs, then their mean when there are several."""
+    return runs if len(runs) == 1 else [*runs, mean]
 
 
 def _print_epoch(row: dict) -> None:
@@ -286,10 +323,10 @@ def machine() -> str:
 
 
 def print_models(results: list[ModelResult]) -> None:
-    print(f"\n{'model':<10} {'test P':>8} {'test R':>8} {'test F1':>8} {'val F1':>8} {'train s':>9} {'wall s':>9}  detail")
+    print(f"\n{'model':<14} {'test P':>8} {'test R':>8} {'test F1':>8} {'val F1':>8} {'train s':>9} {'wall s':>9}  detail")
     for r in results:
         print(
-            f"{r.name:<10} {r.precision:>8.4f} {r.recall:>8.4f} {r.f1:>8.4f} {r.val_f1:>8.4f} "
+            f"{r.name:<14} {r.precision:>8.4f} {r.recall:>8.4f} {r.f1:>8.4f} {r.val_f1:>8.4f} "
             f"{r.train_seconds:>9.1f} {r.wall_seconds:>9.1f}  {r.detail}"
         )
     print("(test = entity-level micro P/R/F1, conlleval chunks; train s = epoch loops or CRF fit; wall s = all of it)")
@@ -346,7 +383,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="work dir for the prepared data, bundles and quality.json")
     parser.add_argument("--default-overrides", type=json.loads, default={}, help="JSON: TaggerConfig fields for the default preset")
     parser.add_argument("--default-train", type=json.loads, default={}, help="JSON: TrainConfig fields for the default model")
-    parser.add_argument("--seed", type=int, default=42, help="random seed of both networks")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="random seeds of both networks (one run each)")
     parser.add_argument("--timing-batches", type=int, default=100,
                         help="batches of the seed network per timed epoch (the default network gets as many sentences)")
     parser.add_argument("--timing-epochs", type=int, default=2, help="the first includes tracing; the last is compared")
@@ -370,17 +407,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"data: {prepared}; work dir: {workdir}", flush=True)
 
     default = TrainConfig(
-        preset="default", epochs=args.epochs, seed=args.seed, tagger=args.default_overrides,
+        preset="default", epochs=args.epochs, seed=args.seeds[0], tagger=args.default_overrides,
         **{k: v for k, v in args.default_train.items() if k not in ("preset", "tagger")},
     )
-    seed = TrainConfig(preset="seed", epochs=args.epochs, seed=args.seed)
-    results: dict[str, ModelResult] = {}
-    if "default" not in args.skip:
-        results["default"] = train_network("default", prepared, bundles, default)
-    if "seed" not in args.skip:
-        results["seed"] = train_network("seed", prepared, bundles, seed)
+    seed = TrainConfig(preset="seed", epochs=args.epochs, seed=args.seeds[0])
+    runs: dict[str, list[ModelResult]] = {}
+    for name, config in (("default", default), ("seed", seed)):
+        if name not in args.skip:
+            runs[name] = train_network_per_seed(name, prepared, bundles, config, args.seeds)
     if "crf" not in args.skip:
-        results["crf"] = train_crf(prepared, c1=args.crf_c1, c2=args.crf_c2, iterations=args.crf_iterations)
+        runs["crf"] = [train_crf(prepared, c1=args.crf_c1, c2=args.crf_c2, iterations=args.crf_iterations)]
+    results = {name: mean_result(name, model_runs) for name, model_runs in runs.items()}
     timings: dict[str, EpochTiming] = {}
     if "speed" not in args.skip:
         timings = measure_speed(
@@ -390,7 +427,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nmachine: {machine()}")
     print(f"default config: tagger overrides {json.dumps(args.default_overrides)}; training {json.dumps(args.default_train)}")
     if results:
-        print_models(list(results.values()))
+        print_models([r for name, model_runs in runs.items() for r in with_mean(model_runs, results[name])])
     if timings:
         print_timings(timings)
     rows = summary_rows(results, timings)
@@ -402,6 +439,7 @@ def main(argv: list[str] | None = None) -> None:
         "default_config": default.model_dump(mode="json"),
         "seed_config": seed.model_dump(mode="json"),
         "models": {k: asdict(v) for k, v in results.items()},
+        "runs": {k: [asdict(r) for r in v] for k, v in runs.items()},
         "timings": {
             k: {**asdict(v), "warm_seconds": v.warm_seconds, "full_epoch_seconds": v.full_epoch_seconds}
             for k, v in timings.items()

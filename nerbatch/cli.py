@@ -127,6 +127,10 @@ def train(
     batch_size: Annotated[int, typer.Option()] = 16,
     learning_rate: Annotated[float, typer.Option()] = 1e-3,
     clipnorm: Annotated[Optional[float], typer.Option(help="Gradient norm clipping (0 = off).")] = 5.0,
+    learning_rate_decay: Annotated[float, typer.Option(help="Epoch e trains at learning-rate / (1 + decay * (e - 1)).")] = 0.0,
+    weight_averaging: Annotated[
+        float, typer.Option(help="Momentum of the moving average of the weights that is validated and kept (0 = off).")
+    ] = 0.999,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 5,
     seed: Annotated[int, typer.Option()] = 42,
     pretrained_vectors: Annotated[Optional[Path], typer.Option(help="GloVe/word2vec text file for the word embedding.")] = None,
@@ -155,7 +159,8 @@ def train(
             overrides["pretrained_vectors"] = str(pretrained_vectors)
         config = TrainConfig(
             preset=preset, tagger=overrides, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            clipnorm=clipnorm or None, patience=patience, seed=seed, mixed_precision=mixed_precision,
+            clipnorm=clipnorm or None, learning_rate_decay=learning_rate_decay,
+            weight_averaging=weight_averaging or None, patience=patience, seed=seed, mixed_precision=mixed_precision,
         )
         config.tagger_config()  # reject bad overrides before any work
         result = train_tagger(prepared, out, config, progress=progress)

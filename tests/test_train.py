@@ -126,7 +126,7 @@ def test_training_without_a_validation_split_stops_on_the_loss(tmp_path):
         prepare_corpus([str(tmp_path / "ner_dataset.csv")], tmp_path / "prepared", no_validation)
     config = TrainConfig(preset="tiny", epochs=2, batch_size=16, seed=1)
     result = train_tagger(tmp_path / "prepared", tmp_path / "bundle", config)
-    assert [sorted(row) for row in result.history] == [["epoch", "loss", "seconds"]] * 2
+    assert [sorted(row) for row in result.history] == [["epoch", "learning_rate", "loss", "seconds"]] * 2
     assert "Learning curves" in (result.bundle_dir / "report.md").read_text()
     assert result.metrics["test"]["scores"]["n_sentences"] > 0
 
@@ -155,3 +155,26 @@ def test_training_is_reproducible_with_a_seed(prepared, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
     other = train_tagger(prepared, tmp_path / "c", config.model_copy(update={"seed": 4}))
     assert other.history[0]["loss"] != first.history[0]["loss"]
+
+
+def test_learning_rate_decays_by_epoch(prepared, tmp_path):
+    from nerbatch.train import TrainConfig, train_tagger
+
+    config = TrainConfig(
+        preset="tiny", epochs=3, batch_size=16, max_batches_per_epoch=2, learning_rate=0.01, learning_rate_decay=0.5,
+        patience=3,
+    )
+    result = train_tagger(prepared, tmp_path / "bundle", config)
+    assert [row["learning_rate"] for row in result.history] == pytest.approx([0.01, 0.01 / 1.5, 0.005])
+
+
+def test_weight_averaging_keeps_the_average_without_changing_the_training_path(prepared, tmp_path):
+    from nerbatch.train import TrainConfig, train_tagger
+
+    config = TrainConfig(preset="tiny", epochs=3, batch_size=16, max_batches_per_epoch=4, patience=3, seed=5)
+    plain = train_tagger(prepared, tmp_path / "plain", config.model_copy(update={"weight_averaging": None}))
+    averaged = train_tagger(prepared, tmp_path / "averaged", config.model_copy(update={"weight_averaging": 0.9}))
+    # Validation swaps the average in and the trained weights back: training goes on unchanged.
+    assert [row["loss"] for row in averaged.history] == [row["loss"] for row in plain.history]
+    kept = [load_bundle(r.bundle_dir).model.get_weights() for r in (plain, averaged)]
+    assert not all(np.array_equal(a, b) for a, b in zip(*kept))
