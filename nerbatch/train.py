@@ -129,14 +129,14 @@ def train_tagger(
                     break
                 x, y = encode_sentences(tagger_config, vocab, batch.words, batch.tags, pad_to=config.pad_to)
                 losses.append(float(np.asarray(model.train_on_batch(x, y))))
-                if averaging:
+                if averaging is not None:
                     averaging.update()
                 advance()
         train_seconds = time.perf_counter() - epoch_started
         loss = float(np.mean(losses)) if losses else float("nan")
         # With weight averaging, the averaged weights are the ones validated and kept;
         # training goes on from the trained ones.
-        with averaging.applied() if averaging else nullcontext():
+        with averaging.applied() if averaging is not None else nullcontext():
             val = score_entities(val_tags, [t.tags for t in predictor.tag(val_words)]) if val_words else None
             f1 = val.f1 if val else -loss  # no validation split: early stopping and best weights follow the loss
             if f1 > best_f1:

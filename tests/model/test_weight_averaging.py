@@ -26,6 +26,7 @@ def test_average_follows_the_warm_up_then_the_momentum_and_swaps_back() -> None:
     initial = {"w": rng.normal(size=(3, 4)), "b": rng.normal(size=(4,))}
     variables = {k: keras.Variable(v.astype("float32"), name=k) for k, v in initial.items()}
     averaging = WeightAverage(list(variables.values()), momentum=0.9)
+    assert averaging.every == 1
     seen: dict[str, list[np.ndarray]] = {k: [] for k in variables}
     for _ in range(150):  # past the warm-up: (1 + n) / (10 + n) reaches 0.9 at n = 80
         for name, variable in variables.items():
@@ -52,6 +53,22 @@ def test_on_a_short_run_the_average_forgets_the_initial_weights() -> None:
         averaging.update()
     with averaging.applied():
         assert np.all(variable.numpy() > 0.99)
+
+
+def test_folding_every_few_steps_uses_the_momentum_of_the_steps_folded() -> None:
+    variable = keras.Variable(np.zeros(3, dtype="float32"))
+    averaging = WeightAverage([variable], momentum=0.999)
+    assert averaging.every == 10  # a window of ~1,000 steps in ~100 snapshots
+    for step in range(1, 16):
+        variable.assign(np.full(3, 1.0 if step <= 10 else 2.0, dtype="float32"))
+        averaging.update()
+    # Folded at step 10 (10 steps at the momentum of step 10), then at validation (5 steps).
+    m10 = (11 / 20) ** 10
+    m5 = (16 / 25) ** 5
+    expected = m5 * (m10 * 0.0 + (1 - m10) * 1.0) + (1 - m5) * 2.0
+    with averaging.applied():
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6)
+    np.testing.assert_array_equal(variable.numpy(), [2.0, 2.0, 2.0])
 
 
 def test_the_trained_values_come_back_even_after_an_error() -> None:
