@@ -42,8 +42,30 @@ def start_local_cluster(**options) -> LocalCluster:
     (Dask's ``distributed.nanny.pre-spawn-environ``): a spawned worker imports
     NumPy and sets up logging before a Nanny's ``env`` reaches it."""
     pre_spawn = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment().items()}
-    with dask.config.set(pre_spawn):
+    with dask.config.set(pre_spawn), environment_restored():
         return LocalCluster(**options)
+
+
+@contextmanager
+def environment_restored() -> Iterator[None]:
+    """This process's worker-environment variables as they were before the block.
+
+    A Nanny writes its pre-spawn variables into its own process's environment
+    before each spawn (Dask documents it), so without this the process that
+    started a LocalCluster would keep TensorFlow and BLAS capped at one thread
+    for the rest of its life (a training run after ``prepare`` in one process
+    used one core of two).
+    """
+    keys = (*worker_environment(), "PYTHONHASHSEED")
+    before = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def scheduler_address(address: str | None = None) -> str | None:
@@ -86,7 +108,8 @@ def dask_client(
         with Client(address, set_as_default=False) as client, _current(client, as_current):
             yield client
         return
-    with start_local_cluster(**local_cluster_options(n_workers, threads=threads)) as cluster, \
+    # Restored again at the end: a worker restarted during the job is spawned the same way.
+    with environment_restored(), start_local_cluster(**local_cluster_options(n_workers, threads=threads)) as cluster, \
             Client(cluster, set_as_default=False) as client, _current(client, as_current):
         yield client
 
