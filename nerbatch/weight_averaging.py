@@ -30,20 +30,19 @@ class WeightAverage:
 
     Call :meth:`update` after each training step; inside :meth:`applied` the
     variables hold the average (the current weights folded in first), and
-    their trained values are restored on exit. ``every`` defaults to about a
-    hundredth of the averaging window.
+    their trained values are restored on exit. The weights are folded in
+    every ``every`` steps, about a hundredth of the averaging window.
     """
 
-    def __init__(self, variables: Sequence[Any], momentum: float, every: int | None = None) -> None:
+    def __init__(self, variables: Sequence[Any], momentum: float) -> None:
         if not 0.0 < momentum < 1.0:
             raise ValueError(f"momentum must be in (0, 1), got {momentum}")
         self.momentum = momentum
-        self.every = every or max(1, round(0.01 / (1.0 - momentum)))
+        self.every = max(1, round(0.01 / (1.0 - momentum)))
         self.steps = 0
         self._folded_at = 0
         self._variables = list(variables)
         self._averages = [np.array(v.numpy(), dtype=np.float32) for v in self._variables]
-        self._scratch = [np.empty_like(a) for a in self._averages]
 
     def update(self) -> None:
         """Count a training step; every ``every`` steps, fold the weights into the average."""
@@ -54,11 +53,9 @@ class WeightAverage:
     def _fold(self) -> None:
         per_step = min(self.momentum, (1 + self.steps) / (10 + self.steps))
         m = per_step ** (self.steps - self._folded_at)
-        for average, scratch, variable in zip(self._averages, self._scratch, self._variables):
-            # In place: no new arrays the size of the model.
-            np.multiply(variable.numpy(), 1.0 - m, out=scratch)
+        for average, variable in zip(self._averages, self._variables):
             average *= m
-            average += scratch
+            average += (1.0 - m) * variable.numpy()
         self._folded_at = self.steps
 
     @contextmanager
