@@ -3,7 +3,8 @@
     python benchmarks/quality.py DATA [--epochs N] [--out DIR]
         [--default-overrides JSON] [--default-train JSON] [--seeds 42 [1 2 ...]]
         [--timing-batches 100] [--timing-epochs 2] [--pad-to 140]
-        [--crf-c1 0.1] [--crf-c2 0.1] [--crf-iterations 100] [--skip NAME ...]
+        [--crf-c1 0.1] [--crf-c2 0.1] [--crf-iterations 100]
+        [--bootstrap-resamples 10000] [--skip NAME ...]
 
 DATA is a ``nerbatch prepare`` output directory (or its ``sentences/``), or a
 raw corpus file (GMB CSV, tutorial CSV, CoNLL, ...), which is first prepared
@@ -30,6 +31,12 @@ chunks) on the test split; the networks are early-stopped on validation
 entity F1 by ``train_tagger`` and then scored from their saved bundles
 (``evaluate_bundle``, as ``nerbatch evaluate`` does).
 
+How sure the differences are: a paired bootstrap over the test sentences
+(``nerbatch.significance``) gives a 95% interval for default's (mean) test F1
+minus the CRF's and minus the seed network's. It measures how much the F1
+difference depends on which sentences the test split holds; seed-to-seed
+spread is seen in the per-seed runs.
+
 Speed: the seed network is trained for ``--timing-epochs`` short epochs of
 the same ``--timing-batches`` batches twice, once padded dynamically (to each
 batch's longest sentence) and once padded to ``--pad-to`` (the tutorial's
@@ -51,12 +58,13 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from nerbatch.batching import count_split, resolve_prepared
 from nerbatch.evaluate import EntityScores, score_entities
 from nerbatch.scoring import evaluate_bundle, load_split
+from nerbatch.significance import F1Difference, paired_bootstrap_f1
 from nerbatch.train import TrainConfig, describe_epoch, train_tagger
 
 TARGET_DEFAULT_F1 = 0.84
@@ -76,6 +84,10 @@ class ModelResult:
     train_seconds: float  # the training loop (networks: epoch loops only; CRF: fit)
     wall_seconds: float  # everything: features/validation/evaluation/bundle writing included
     detail: str
+    test_predicted: list[list[str]] = field(default_factory=list, repr=False)  # empty for a mean of runs
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "test_predicted"}
 
 
 @dataclass
@@ -129,7 +141,8 @@ def train_network(name: str, prepared: Path, bundles: Path, config: TrainConfig)
     """Train with ``train_tagger``, then tag the test split from the saved bundle and score it."""
     print(f"\n[{name}] training: {config.model_dump(exclude_defaults=True)}", flush=True)
     result = train_tagger(prepared, bundles / name, config, on_epoch=_print_epoch)
-    scores = evaluate_bundle(result.bundle_dir, prepared, "test")[1].scores
+    evaluation = evaluate_bundle(result.bundle_dir, prepared, "test")[1]
+    scores = evaluation.scores
     return ModelResult(
         name=name,
         precision=scores.precision,
@@ -139,6 +152,7 @@ def train_network(name: str, prepared: Path, bundles: Path, config: TrainConfig)
         train_seconds=sum(h["seconds"] for h in result.history),
         wall_seconds=result.seconds,
         detail=f"best epoch {result.metrics['best_epoch']} of {len(result.history)}",
+        test_predicted=evaluation.predicted,
     )
 
 
@@ -247,10 +261,8 @@ def train_crf(prepared: Path, *, c1: float, c2: float, iterations: int) -> Model
     fit_started = time.perf_counter()
     crf.fit(features["train"], splits["train"][1])
     fit_seconds = time.perf_counter() - fit_started
-    scores: dict[str, EntityScores] = {
-        s: score_entities(splits[s][1], [list(t) for t in crf.predict(features[s])], mode="conlleval")
-        for s in ("validation", "test")
-    }
+    predicted = {s: [list(t) for t in crf.predict(features[s])] for s in ("validation", "test")}
+    scores: dict[str, EntityScores] = {s: score_entities(splits[s][1], predicted[s], mode="conlleval") for s in predicted}
     test = scores["test"]
     return ModelResult(
         name="crf",
@@ -261,7 +273,33 @@ def train_crf(prepared: Path, *, c1: float, c2: float, iterations: int) -> Model
         train_seconds=fit_seconds,
         wall_seconds=time.perf_counter() - started,
         detail=f"{len(crf.state_features_):,} state features",
+        test_predicted=predicted["test"],
     )
+
+
+# -- how sure the differences are -----------------------------------------------------------
+
+
+def differences_on_test(prepared: Path, runs: dict[str, list[ModelResult]], *, resamples: int) -> dict[str, F1Difference]:
+    """Paired bootstrap over the test sentences of default's mean test F1 minus each other model's."""
+    if "default" not in runs:
+        return {}
+    sentences, _ = resolve_prepared(prepared)
+    gold = load_split(sentences, "test")[1]
+    default = [r.test_predicted for r in runs["default"]]
+    return {
+        other: paired_bootstrap_f1(gold, default, [r.test_predicted for r in runs[other]], resamples=resamples)
+        for other in ("crf", "seed")
+        if other in runs
+    }
+
+
+def print_differences(differences: dict[str, F1Difference]) -> None:
+    first = next(iter(differences.values()))
+    print(f"\ntest F1 differences in points, with the {100 * first.confidence:.0f}% interval of a paired bootstrap "
+          f"over the {first.sentences:,} test sentences ({first.resamples:,} resamples):")
+    for other, d in differences.items():
+        print(f"  default - {other:<5} {d.describe()}  default higher on {100 * d.a_better:.1f}% of resamples; {d.verdict}")
 
 
 # -- speed ---------------------------------------------------------------------------------
@@ -391,6 +429,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crf-c1", type=float, default=0.1)
     parser.add_argument("--crf-c2", type=float, default=0.1)
     parser.add_argument("--crf-iterations", type=int, default=100)
+    parser.add_argument("--bootstrap-resamples", type=int, default=10_000,
+                        help="resamples of the test sentences for the intervals of the F1 differences")
     parser.add_argument("--skip", nargs="*", default=[], choices=[*MODELS, "speed"], help="parts to leave out")
     return parser.parse_args(argv)
 
@@ -418,6 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     if "crf" not in args.skip:
         runs["crf"] = [train_crf(prepared, c1=args.crf_c1, c2=args.crf_c2, iterations=args.crf_iterations)]
     results = {name: mean_result(name, model_runs) for name, model_runs in runs.items()}
+    differences = differences_on_test(prepared, runs, resamples=args.bootstrap_resamples)
     timings: dict[str, EpochTiming] = {}
     if "speed" not in args.skip:
         timings = measure_speed(
@@ -428,6 +469,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"default config: tagger overrides {json.dumps(args.default_overrides)}; training {json.dumps(args.default_train)}")
     if results:
         print_models([r for name, model_runs in runs.items() for r in with_mean(model_runs, results[name])])
+    if differences:
+        print_differences(differences)
     if timings:
         print_timings(timings)
     rows = summary_rows(results, timings)
@@ -438,8 +481,9 @@ def main(argv: list[str] | None = None) -> None:
         "data": str(prepared),
         "default_config": default.model_dump(mode="json"),
         "seed_config": seed.model_dump(mode="json"),
-        "models": {k: asdict(v) for k, v in results.items()},
-        "runs": {k: [asdict(r) for r in v] for k, v in runs.items()},
+        "models": {k: v.to_dict() for k, v in results.items()},
+        "runs": {k: [r.to_dict() for r in v] for k, v in runs.items()},
+        "test_differences": {f"default - {k}": v.to_dict() for k, v in differences.items()},
         "timings": {
             k: {**asdict(v), "warm_seconds": v.warm_seconds, "full_epoch_seconds": v.full_epoch_seconds}
             for k, v in timings.items()

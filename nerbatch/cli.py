@@ -180,14 +180,20 @@ def evaluate(
     split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
     mode: Annotated[str, typer.Option(help="conlleval (IOB1/IOB2 as conlleval reads them) or strict (IOB2).")] = "conlleval",
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the scores here as JSON.")] = None,
+    against: Annotated[
+        Optional[Path],
+        typer.Option(help="Another bundle (e.g. the one in production): also print the F1 difference with a 95% interval."),
+    ] = None,
 ) -> None:
     """Score a bundle on a split: per-type table, entity P/R/F1, calibration."""
     import json
 
     from nerbatch.scoring import evaluate_bundle
+    from nerbatch.significance import paired_bootstrap_f1
 
     try:
         version, result = evaluate_bundle(bundle, prepared, split, mode=mode)
+        other = evaluate_bundle(against, prepared, split, mode=mode) if against else None
     except (NerbatchError, ValueError) as exc:  # ValueError: an unknown --mode, tags outside the strict scheme
         _fail(exc)
     scores = result.scores
@@ -196,8 +202,15 @@ def evaluate(
     print(f"entity confidence: ECE {result.calibration.ece:.4f} over {result.calibration.n} predicted entities")
     print(f"token accuracy (real tokens only, not the headline): {scores.token_accuracy:.4f}; "
           f"excluding O/O tokens: {scores.token_accuracy_non_o:.4f}")
+    report = {"model_version": version, **result.to_dict()}
+    if other:
+        other_version, other_result = other
+        difference = paired_bootstrap_f1(result.gold, [result.predicted], [other_result.predicted], mode=mode)
+        print(f"against {other_version} (F1 {other_result.scores.f1:.4f}): F1 difference in points "
+              f"{difference.describe()} (95% interval, paired bootstrap over the sentences), {difference.verdict}")
+        report["against"] = {"model_version": other_version, "scores": other_result.scores.to_dict(), "difference": difference.to_dict()}
     if json_out:
-        json_out.write_text(json.dumps({"model_version": version, **result.to_dict()}, indent=1))
+        json_out.write_text(json.dumps(report, indent=1))
 
 
 @app.command()

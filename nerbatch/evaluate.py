@@ -214,7 +214,8 @@ def extract_all_entities(
     return [extract_entities(tags, mode=mode, scheme=scheme) for tags in sentences]
 
 
-def _check_aligned(gold: Sequence[Sequence[Any]], predicted: Sequence[Sequence[Any]]) -> None:
+def check_aligned(gold: Sequence[Sequence[Any]], predicted: Sequence[Sequence[Any]]) -> None:
+    """``ValueError`` unless both have as many sentences, and each sentence as many tags."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
     for i, (g, p) in enumerate(zip(gold, predicted)):
@@ -402,7 +403,7 @@ def score_entities(
     are those seen in gold or prediction.
     """
     _check_mode(mode, scheme)
-    _check_aligned(gold, predicted)
+    check_aligned(gold, predicted)
     gold_counts: Counter[str] = Counter()
     pred_counts: Counter[str] = Counter()
     correct_counts: Counter[str] = Counter()
@@ -506,7 +507,7 @@ def entity_confusion(
     ``ValueError`` if an entity type is literally ``"missed"`` or ``"spurious"``.
     """
     _check_mode(mode, scheme)
-    _check_aligned(gold, predicted)
+    check_aligned(gold, predicted)
     pairs: Counter[tuple[str, str]] = Counter()
     seen_types: set[str] = set()
     for g_tags, p_tags in zip(gold, predicted):
@@ -729,8 +730,8 @@ def entity_calibration(
     the minimum over its tokens; it is correct on an exact type+span match.
     """
     _check_mode(mode, scheme)
-    _check_aligned(gold, predicted)
-    _check_aligned(predicted, token_confidences)
+    check_aligned(gold, predicted)
+    check_aligned(predicted, token_confidences)
     gold_entities = extract_all_entities(gold, mode=mode, scheme=scheme)
     pred_entities = extract_all_entities(predicted, mode=mode, scheme=scheme)
     confidences = [

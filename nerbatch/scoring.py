@@ -3,7 +3,7 @@ entity-type confusion, and the calibration of entity confidence."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nerbatch.batching import iter_split, resolve_prepared
@@ -28,6 +28,10 @@ class SplitEvaluation:
     scores: EntityScores
     confusion: EntityConfusion
     calibration: Calibration
+    # The split's tags and the tagger's, one list per sentence: for further analysis,
+    # such as a paired bootstrap against another tagger (nerbatch.significance).
+    gold: list[list[str]] = field(repr=False)
+    predicted: list[list[str]] = field(repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -59,6 +63,8 @@ def evaluate_split(
         scores=score_entities(gold, predicted, mode=mode),
         confusion=entity_confusion(gold, predicted, mode=mode),
         calibration=entity_calibration(gold, predicted, [t.confidences for t in tagged], mode=mode),
+        gold=gold,
+        predicted=predicted,
     )
 
 

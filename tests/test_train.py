@@ -96,6 +96,34 @@ def test_cli_evaluate_and_predict(trained, prepared, tmp_path):
     assert "Angela Merkel" in result.stdout and "per" in result.stdout
 
 
+def test_evaluate_bundle_keeps_the_predictions_it_scored(trained, prepared):
+    from nerbatch.batching import resolve_prepared
+    from nerbatch.evaluate import score_entities
+    from nerbatch.scoring import evaluate_bundle, load_split
+
+    version, evaluation = evaluate_bundle(trained.bundle_dir, prepared, "test")
+    words, gold = load_split(resolve_prepared(prepared)[0], "test")
+    assert version == trained.model_version
+    assert evaluation.predicted == [t.tags for t in load_bundle(trained.bundle_dir).predictor().tag(words)]
+    assert score_entities(gold, evaluation.predicted).f1 == evaluation.scores.f1 == pytest.approx(trained.test_f1)
+
+
+def test_cli_evaluate_against_another_bundle_gives_the_difference_with_an_interval(trained, prepared, tmp_path):
+    from nerbatch.train import TrainConfig, train_tagger
+
+    weak = train_tagger(prepared, tmp_path / "weak", TrainConfig(preset="tiny", epochs=1, max_batches_per_epoch=2, seed=7))
+    out = tmp_path / "s.json"
+    result = run_cli("evaluate", str(trained.bundle_dir), str(prepared), "--against", str(weak.bundle_dir), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"against {weak.model_version}" in result.stdout
+    assert "resolved by this split" in result.stdout and "not resolved" not in result.stdout
+    against = json.loads(out.read_text())["against"]
+    assert against["model_version"] == weak.model_version
+    difference = against["difference"]
+    assert difference["difference"] == pytest.approx(trained.test_f1 - weak.test_f1)
+    assert 0 < difference["low"] <= difference["difference"] <= difference["high"]
+
+
 def test_cli_train_rejects_bad_overrides_cleanly(prepared, tmp_path):
     result = run_cli("train", str(prepared), "--out", str(tmp_path / "b"), "--set", "lstm_units=[-3]", "--no-progress")
     assert result.returncode == 2
