@@ -3,7 +3,7 @@
 ::
 
     BUNDLE/
-      model.keras      the training model (loads with safe_mode=True)
+      model.keras      the training model without optimizer state (loads with safe_mode=True)
       vocab.json       words, chars, tags
       config.json      every hyper-parameter (tagger + training) and versions
       metrics.json     validation and test scores, calibration
@@ -70,11 +70,13 @@ def write_bundle(
     """
     import keras
 
+    from nerbatch.model.tagger import without_training_state
+
     out_dir = Path(out_dir)
     staging = staging_dir_for(out_dir)
     staging.mkdir()
     try:
-        model.save(staging / MODEL_FILE)
+        without_training_state(model).save(staging / MODEL_FILE)
         vocab.save(staging / VOCAB_FILE)
         _write_json(staging / CONFIG_FILE, config)
         hashes = {name: file_sha256(staging / name)[1] for name in VERSIONED_FILES}

@@ -45,6 +45,18 @@ def test_bundle_has_every_file_and_history(trained):
     assert trained.model_version in (trained.bundle_dir / "report.md").read_text()
 
 
+def test_bundle_model_holds_no_optimizer_state(trained):
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(trained.bundle_dir / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+    assert "layers" in weights and "optimizer" not in weights
+    assert getattr(load_bundle(trained.bundle_dir).model, "optimizer", None) is None
+
+
 SENTENCES = [["Angela", "Merkel", "visited", "Paris", "."], ["The", "World", "Bank", "met", "Li", "Wei", "in", "Oslo", "."],
              ["In", "Lima", ",", "Khan", "called", "the", "Red", "Cross", "."]]
 

@@ -295,6 +295,18 @@ class CRFTagger(keras.Model):
         return loss
 
 
+def without_training_state(model: CRFTagger) -> CRFTagger:
+    """An uncompiled copy of ``model``: the same layers and weights, no optimizer.
+
+    What a bundle saves: a compiled model's ``.keras`` file also holds the
+    optimizer's state (Adam's two moments per weight, 2/3 of the file), which
+    tagging never reads.
+    """
+    copy = CRFTagger.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def find_crf(model: keras.Model) -> CRF:
     """The model's single :class:`CRF` layer."""
     found = [layer for layer in model.layers if isinstance(layer, CRF)]
