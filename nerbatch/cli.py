@@ -185,7 +185,10 @@ def evaluate(
         typer.Option(help="Another bundle (e.g. the one in production): also print the F1 difference with a 95% interval."),
     ] = None,
 ) -> None:
-    """Score a bundle on a split: per-type table, entity P/R/F1, calibration."""
+    """Score a bundle on a split: per-type table, entity P/R/F1, calibration.
+
+    With --against, also the F1 difference to another bundle on the same split.
+    """
     import json
 
     from nerbatch.scoring import evaluate_bundle
