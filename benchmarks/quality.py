@@ -31,11 +31,13 @@ chunks) on the test split; the networks are early-stopped on validation
 entity F1 by ``train_tagger`` and then scored from their saved bundles
 (``evaluate_bundle``, as ``nerbatch evaluate`` does).
 
-How sure the differences are: a paired bootstrap over the test sentences
-(``nerbatch.significance``) gives a 95% interval for default's (mean) test F1
-minus the CRF's and minus the seed network's. It measures how much the F1
-difference depends on which sentences the test split holds; seed-to-seed
-spread is seen in the per-seed runs.
+How sure the differences are: a paired bootstrap over sentences
+(``nerbatch.significance``) gives a 95% interval for default's (mean) F1
+minus the CRF's and minus the seed network's, on the validation split, the
+test split, and both together. It measures how much the F1 difference depends
+on which sentences a split holds; seed-to-seed spread is seen in the per-seed
+runs. (Validation is what early stopping chose on, so its differences lean
+slightly towards the networks.)
 
 Speed: the seed network is trained for ``--timing-epochs`` short epochs of
 the same ``--timing-batches`` batches twice, once padded dynamically (to each
@@ -72,6 +74,7 @@ TARGET_MARGIN_OVER_CRF = 0.015
 TARGET_MARGIN_OVER_SEED = 0.03
 TARGET_DYNAMIC_SPEEDUP = 3.0
 MODELS = ("default", "seed", "crf")
+SCORED_SPLITS = ("validation", "test")
 
 
 @dataclass
@@ -84,10 +87,11 @@ class ModelResult:
     train_seconds: float  # the training loop (networks: epoch loops only; CRF: fit)
     wall_seconds: float  # everything: features/validation/evaluation/bundle writing included
     detail: str
-    test_predicted: list[list[str]] = field(default_factory=list, repr=False)  # empty for a mean of runs
+    # Tags predicted on the validation and test splits (empty for a mean of runs).
+    predicted: dict[str, list[list[str]]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "test_predicted"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "predicted"}
 
 
 @dataclass
@@ -141,8 +145,8 @@ def train_network(name: str, prepared: Path, bundles: Path, config: TrainConfig)
     """Train with ``train_tagger``, then tag the test split from the saved bundle and score it."""
     print(f"\n[{name}] training: {config.model_dump(exclude_defaults=True)}", flush=True)
     result = train_tagger(prepared, bundles / name, config, on_epoch=_print_epoch)
-    evaluation = evaluate_bundle(result.bundle_dir, prepared, "test")[1]
-    scores = evaluation.scores
+    evaluations = {split: evaluate_bundle(result.bundle_dir, prepared, split)[1] for split in SCORED_SPLITS}
+    scores = evaluations["test"].scores
     return ModelResult(
         name=name,
         precision=scores.precision,
@@ -152,7 +156,7 @@ def train_network(name: str, prepared: Path, bundles: Path, config: TrainConfig)
         train_seconds=sum(h["seconds"] for h in result.history),
         wall_seconds=result.seconds,
         detail=f"best epoch {result.metrics['best_epoch']} of {len(result.history)}",
-        test_predicted=evaluation.predicted,
+        predicted={split: e.predicted for split, e in evaluations.items()},
     )
 
 
@@ -261,7 +265,7 @@ def train_crf(prepared: Path, *, c1: float, c2: float, iterations: int) -> Model
     fit_started = time.perf_counter()
     crf.fit(features["train"], splits["train"][1])
     fit_seconds = time.perf_counter() - fit_started
-    predicted = {s: [list(t) for t in crf.predict(features[s])] for s in ("validation", "test")}
+    predicted = {s: [list(t) for t in crf.predict(features[s])] for s in SCORED_SPLITS}
     scores: dict[str, EntityScores] = {s: score_entities(splits[s][1], predicted[s], mode="conlleval") for s in predicted}
     test = scores["test"]
     return ModelResult(
@@ -273,33 +277,48 @@ def train_crf(prepared: Path, *, c1: float, c2: float, iterations: int) -> Model
         train_seconds=fit_seconds,
         wall_seconds=time.perf_counter() - started,
         detail=f"{len(crf.state_features_):,} state features",
-        test_predicted=predicted["test"],
+        predicted=predicted,
     )
 
 
 # -- how sure the differences are -----------------------------------------------------------
 
 
-def differences_on_test(prepared: Path, runs: dict[str, list[ModelResult]], *, resamples: int) -> dict[str, F1Difference]:
-    """Paired bootstrap over the test sentences of default's mean test F1 minus each other model's."""
+def f1_differences(
+    prepared: Path, runs: dict[str, list[ModelResult]], *, resamples: int
+) -> dict[str, dict[str, F1Difference]]:
+    """``{other: {split: difference}}``: paired bootstrap of default's mean F1 minus each other
+    model's, on validation, test, and both (``"validation+test"``, the sentences of the two together)."""
     if "default" not in runs:
         return {}
     sentences, _ = resolve_prepared(prepared)
-    gold = load_split(sentences, "test")[1]
-    default = [r.test_predicted for r in runs["default"]]
+    gold = {split: load_split(sentences, split)[1] for split in SCORED_SPLITS}
+    groups = {**{split: (split,) for split in SCORED_SPLITS}, "+".join(SCORED_SPLITS): SCORED_SPLITS}
+
+    def joined(model: str, splits: tuple[str, ...]) -> list[list[list[str]]]:
+        return [[tags for split in splits for tags in run.predicted[split]] for run in runs[model]]
+
     return {
-        other: paired_bootstrap_f1(gold, default, [r.test_predicted for r in runs[other]], resamples=resamples)
+        other: {
+            name: paired_bootstrap_f1(
+                [tags for split in splits for tags in gold[split]], joined("default", splits), joined(other, splits),
+                resamples=resamples,
+            )
+            for name, splits in groups.items()
+        }
         for other in ("crf", "seed")
         if other in runs
     }
 
 
-def print_differences(differences: dict[str, F1Difference]) -> None:
-    first = next(iter(differences.values()))
-    print(f"\ntest F1 differences in points, with the {100 * first.confidence:.0f}% interval of a paired bootstrap "
-          f"over the {first.sentences:,} test sentences ({first.resamples:,} resamples):")
-    for other, d in differences.items():
-        print(f"  default - {other:<5} {d.describe()}  default higher on {100 * d.a_better:.1f}% of resamples; {d.verdict}")
+def print_differences(differences: dict[str, dict[str, F1Difference]]) -> None:
+    first = next(iter(next(iter(differences.values())).values()))
+    print(f"\nF1 differences in points, with the {100 * first.confidence:.0f}% interval of a paired bootstrap "
+          f"over sentences ({first.resamples:,} resamples):")
+    for other, by_split in differences.items():
+        for split, d in by_split.items():
+            print(f"  default - {other:<5} {split:<16} ({d.sentences:>5,} sentences) {d.describe():<24} "
+                  f"default higher on {100 * d.a_better:5.1f}% of resamples; {d.verdict}")
 
 
 # -- speed ---------------------------------------------------------------------------------
@@ -430,7 +449,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crf-c2", type=float, default=0.1)
     parser.add_argument("--crf-iterations", type=int, default=100)
     parser.add_argument("--bootstrap-resamples", type=int, default=10_000,
-                        help="resamples of the test sentences for the intervals of the F1 differences")
+                        help="resamples of the sentences for the intervals of the F1 differences")
     parser.add_argument("--skip", nargs="*", default=[], choices=[*MODELS, "speed"], help="parts to leave out")
     return parser.parse_args(argv)
 
@@ -458,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
     if "crf" not in args.skip:
         runs["crf"] = [train_crf(prepared, c1=args.crf_c1, c2=args.crf_c2, iterations=args.crf_iterations)]
     results = {name: mean_result(name, model_runs) for name, model_runs in runs.items()}
-    differences = differences_on_test(prepared, runs, resamples=args.bootstrap_resamples)
+    differences = f1_differences(prepared, runs, resamples=args.bootstrap_resamples)
     timings: dict[str, EpochTiming] = {}
     if "speed" not in args.skip:
         timings = measure_speed(
@@ -483,7 +502,9 @@ def main(argv: list[str] | None = None) -> None:
         "seed_config": seed.model_dump(mode="json"),
         "models": {k: v.to_dict() for k, v in results.items()},
         "runs": {k: [r.to_dict() for r in v] for k, v in runs.items()},
-        "test_differences": {f"default - {k}": v.to_dict() for k, v in differences.items()},
+        "f1_differences": {
+            f"default - {other}": {split: d.to_dict() for split, d in by_split.items()} for other, by_split in differences.items()
+        },
         "timings": {
             k: {**asdict(v), "warm_seconds": v.warm_seconds, "full_epoch_seconds": v.full_epoch_seconds}
             for k, v in timings.items()
