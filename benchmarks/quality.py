@@ -4,7 +4,7 @@
         [--default-overrides JSON] [--default-train JSON] [--seeds 42 [1 2 ...]]
         [--timing-batches 100] [--timing-epochs 2] [--pad-to 140]
         [--crf-c1 0.1] [--crf-c2 0.1] [--crf-iterations 100]
-        [--bootstrap-resamples 10000] [--skip NAME ...]
+        [--bootstrap-resamples 10000] [--train-subsample 1.0] [--skip NAME ...]
 
 DATA is a ``nerbatch prepare`` output directory (or its ``sentences/``), or a
 raw corpus file (GMB CSV, tutorial CSV, CoNLL, ...), which is first prepared
@@ -45,6 +45,10 @@ batch's longest sentence) and once padded to ``--pad-to`` (the tutorial's
 140); then the default network, dynamically padded, on as many sentences (the
 same batches when its batch size is the seed's). The training-loop seconds of
 the last (warm) epoch are compared; the first includes tracing.
+
+Learning curve: ``--train-subsample 0.25`` trains on a random quarter of the
+train split (vocabulary rebuilt from it; validation and test unchanged), to
+see how each model's F1, and the margins between them, grow with data.
 
 Prints P/R/F1 and training time of each model, the speed ratios, and a
 summary of the targets and whether each holds; writes ``OUT/quality.json``.
@@ -130,6 +134,40 @@ def prepared_dir(data: Path, workdir: Path) -> Path:
     with dask_client():
         report = prepare_corpus([str(data)], out)
     print(report.summary(), flush=True)
+    return out
+
+
+def subsample_train_split(prepared: Path, fraction: float, out: Path, *, seed: int = 0) -> Path:
+    """A copy of ``prepared`` whose train split is a random ``fraction`` of its
+    sentences (validation and test unchanged), with the vocabulary rebuilt from
+    that train split as ``prepare`` builds it (the tag set kept whole, so every
+    run has the same CRF): one point of a learning curve.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from nerbatch.batching import sentence_dataset
+    from nerbatch.corpus.statistics import CorpusCounts
+    from nerbatch.prepare import build_vocabulary
+    from nerbatch.vocab import Vocabulary
+
+    sentences, vocab_path = resolve_prepared(prepared)
+    full_vocab = Vocabulary.load(vocab_path)
+    table = sentence_dataset(sentences).to_table()
+    is_train = pc.equal(table.column("split"), "train").to_numpy(zero_copy_only=False)
+    train_rows = np.flatnonzero(is_train)
+    keep = np.random.default_rng(seed).choice(train_rows, size=round(len(train_rows) * fraction), replace=False)
+    rows = np.sort(np.concatenate([keep, np.flatnonzero(~is_train)]))
+    (out / "sentences").mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.take(rows), out / "sentences" / "part-00000.parquet")
+
+    counts = CorpusCounts()
+    for words in table.column("words").take(keep).to_pylist():
+        counts.words["train"].update(words)
+    counts.tags["train"].update(full_vocab.tags)
+    build_vocabulary(counts, min_count=full_vocab.min_count, max_size=full_vocab.max_size).save(out / "vocab.json")
+    print(f"train split subsampled: {len(keep):,} of {len(train_rows):,} sentences (fraction {fraction}, seed {seed})", flush=True)
     return out
 
 
@@ -450,8 +488,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crf-iterations", type=int, default=100)
     parser.add_argument("--bootstrap-resamples", type=int, default=10_000,
                         help="resamples of the sentences for the intervals of the F1 differences")
+    parser.add_argument("--train-subsample", type=float, default=1.0,
+                        help="train on this random share of the train split (a learning-curve point); validation and test unchanged")
     parser.add_argument("--skip", nargs="*", default=[], choices=[*MODELS, "speed"], help="parts to leave out")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0 < args.train_subsample <= 1:
+        parser.error(f"--train-subsample must be in (0, 1], got {args.train_subsample}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -463,6 +506,8 @@ def main(argv: list[str] | None = None) -> None:
     bundles = workdir / "bundles"
     print(f"machine: {machine()}")
     prepared = prepared_dir(args.data, workdir)
+    if args.train_subsample < 1:
+        prepared = subsample_train_split(prepared, args.train_subsample, workdir / f"prepared-train-{args.train_subsample}")
     print(f"data: {prepared}; work dir: {workdir}", flush=True)
 
     default = TrainConfig(
@@ -498,6 +543,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "machine": machine(),
         "data": str(prepared),
+        "train_subsample": args.train_subsample,
         "default_config": default.model_dump(mode="json"),
         "seed_config": seed.model_dump(mode="json"),
         "models": {k: v.to_dict() for k, v in results.items()},
