@@ -2,6 +2,7 @@
 
     python benchmarks/tag_speed.py BUNDLE [DATA] [--docs 32000] [--docs-per-file 2000]
         [--workers 1 2] [--memory-scale 8] [--repeats 1] [--out DIR] [--skip speed memory]
+        [--baseline OTHER_BUNDLE]
 
 BUNDLE is a model bundle (``nerbatch train``). DATA is where the sentences of
 the dump come from: a ``prepare`` output dir (or its ``sentences/``) or a raw
@@ -36,6 +37,12 @@ first ``max(workers)`` files of the dump (1x) and on ``--memory-scale`` times
 as many files (8x), peak RSS summed over the whole process tree (driver, nannies,
 workers), sampled as ``benchmarks/_measure.py`` does. Target: 8x / 1x < 1.3.
 
+Baseline: with ``--baseline OTHER_BUNDLE`` every speed run is also made with
+the other bundle, on the same dump, right after the first bundle's (same
+worker count): typically a bundle with pretrained vectors against one without.
+Target: warm tokens/s per worker of BUNDLE >= 90% of the baseline's; the
+workers' peak RSS of both is printed.
+
 The machine may be shared: each measurement prints the load average before it
 and the CPU other processes used during it (in cores, from system-wide CPU time
 minus this benchmark's child processes); ``--repeats N`` keeps the fastest of N.
@@ -62,6 +69,7 @@ from _measure import Measurement, measure  # noqa: E402
 TARGET_ONE_WORKER = 20_000  # tokens/s, end to end, one single-threaded worker, warm
 TARGET_TWO_WORKER_RATIO = 1.6  # 2 workers / 1 worker on a 2-core machine
 TARGET_MEMORY_GROWTH = 1.3  # peak memory 8x dump / 1x dump: less than this
+TARGET_BASELINE_RATIO = 0.9  # warm tokens/s of BUNDLE / of --baseline, per worker count
 STAGES = ("fingerprint", "read", "tokenize", "model", "write")
 SENTENCES_PER_DOC = (2, 6)  # inclusive range
 DATES = ("2030-01-01", "2030-01-02")  # cold, warm
@@ -286,6 +294,19 @@ def print_speed(run: SpeedRun) -> None:
           f"whole process tree peak {run.process.peak_mib:,.0f} MiB")
 
 
+def baseline_rows(speed: dict[int, SpeedRun], baseline: dict[int, SpeedRun]) -> list[tuple[str, ...]]:
+    """Per worker count: this bundle's warm tokens/s over the baseline bundle's, and both workers' peak RSS."""
+    rows = []
+    for workers in sorted(set(speed) & set(baseline)):
+        mine, other = speed[workers], baseline[workers]
+        ratio = mine.warm_tps / other.warm_tps
+        rows.append((f"{workers} worker(s), warm: bundle / baseline tokens/s", f"{ratio:.2f}x", f">= {TARGET_BASELINE_RATIO}x",
+                     _yes(ratio >= TARGET_BASELINE_RATIO), f"{_others(mine)} / {_others(other)}"))
+        rss = [f"{max(run.warm['worker_peak_rss']) / 2**20:,.0f}" for run in (mine, other)]
+        rows.append((f"{workers} worker(s), worker peak RSS MiB: bundle / baseline", " / ".join(rss), "(reported)", "-", "n/a"))
+    return rows
+
+
 def summary_rows(speed: dict[int, SpeedRun], memory: list[MemoryRun], scale: int) -> list[tuple[str, ...]]:
     """``(what, measured, target, holds, other processes' cores during the measurement)`` rows."""
     rows = []
@@ -342,6 +363,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="work dir (dump, outputs); default: a temporary one, removed")
     parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "memory"])
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another bundle (e.g. without pretrained vectors) timed on the same dump after each speed run")
     return parser.parse_args(argv)
 
 
@@ -361,18 +384,21 @@ def main(argv: list[str] | None = None) -> None:
         files = write_dump(sentence_texts(source), workdir / "dump", docs=docs, docs_per_file=args.docs_per_file, seed=args.seed)
         print(f"dump: {docs:,} documents in {len(files)} files of {args.docs_per_file:,} from {source} "
               f"({time.perf_counter() - started:.1f}s to build, not timed)", flush=True)
-        speed: dict[int, SpeedRun] = {}
+        bundles = {"bundle": bundle, **({"baseline": args.baseline.absolute()} if args.baseline else {})}
+        speed: dict[str, dict[int, SpeedRun]] = {name: {} for name in bundles}
         if "speed" not in args.skip:
             speed_files = files[: -(-args.docs // args.docs_per_file)]
             for workers in args.workers:
-                runs = []
-                for attempt in range(args.repeats):
-                    run = speed_run(speed_files, bundle, workers, workdir / "tagged")
-                    print(f"[{workers} worker(s), run {attempt + 1}] warm {run.warm_tps:,.0f} tokens/s, "
-                          f"wall incl. start-up {run.wall_tps:,.0f} tokens/s; {run.load}", flush=True)
-                    runs.append(run)
-                speed[workers] = max(runs, key=lambda r: r.warm_tps)
-                print_speed(speed[workers])
+                for name, path in bundles.items():
+                    runs = []
+                    for attempt in range(args.repeats):
+                        run = speed_run(speed_files, path, workers, workdir / "tagged")
+                        print(f"[{name} {path.name}, {workers} worker(s), run {attempt + 1}] warm {run.warm_tps:,.0f} "
+                              f"tokens/s, wall incl. start-up {run.wall_tps:,.0f} tokens/s; {run.load}", flush=True)
+                        runs.append(run)
+                    speed[name][workers] = max(runs, key=lambda r: r.warm_tps)
+                    print(f"\n[{name}: {path}]")
+                    print_speed(speed[name][workers])
         memory: list[MemoryRun] = []
         if "memory" not in args.skip:
             for n in (base, base * args.memory_scale):
@@ -382,7 +408,9 @@ def main(argv: list[str] | None = None) -> None:
                       f"peak {run.process.peak_mib:,.0f} MiB (whole process tree), {run.process.seconds:.1f}s; {run.load}",
                       flush=True)
         print(f"\nmachine: {machine()}")
-        rows = summary_rows(speed, memory, args.memory_scale)
+        rows = summary_rows(speed["bundle"], memory, args.memory_scale)
+        if args.baseline:
+            rows += baseline_rows(speed["bundle"], speed["baseline"])
         if rows:
             print_summary(rows)
     finally:

@@ -13,7 +13,7 @@ from flows.tasks import prepare_task, tag_date_task
 from flows.train import submit_training
 from nerbatch.prepare import PrepareOptions
 from nerbatch.tag import TagOptions
-from nerbatch.train import TrainConfig
+from nerbatch.train import TrainConfig, vectors_override
 
 
 @task(name="evaluate")
@@ -81,7 +81,7 @@ def ner_pipeline(
 
 
 def main() -> None:
-    """``python -m flows.pipeline CORPUS... [--work-dir DIR] [--preset P] [--epochs N]``"""
+    """``python -m flows.pipeline CORPUS... [--work-dir DIR] [--preset P] [--epochs N] [--vectors SOURCE|none]``"""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=ner_pipeline.__doc__)
@@ -91,11 +91,13 @@ def main() -> None:
     parser.add_argument("--date", type=dt.date.fromisoformat, default=None)
     parser.add_argument("--preset", default="default", choices=["default", "seed", "tiny"])
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    parser.add_argument("--vectors", default=None, help="pretrained vectors (glove-6b-50d, a text file, or none); default: the preset's")
     parser.add_argument("--dask-address", default=None)
     args = parser.parse_args()
     where = ner_pipeline(
         corpus=args.corpus, work_dir=args.work_dir, documents=args.documents, date=args.date,
-        train=TrainConfig(preset=args.preset, epochs=args.epochs), dask_address=args.dask_address,
+        train=TrainConfig(preset=args.preset, epochs=args.epochs, tagger=vectors_override(args.vectors)),
+        dask_address=args.dask_address,
     )
     print("\nmodel report:   " + where["model_report"] + f"  (test entity F1 {where['test_f1']})")
     print("tagged entities: " + where["entities"])

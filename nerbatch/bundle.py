@@ -5,6 +5,8 @@
     BUNDLE/
       model.keras      the training model without optimizer state (loads with safe_mode=True)
       vocab.json       words, chars, tags
+      vectors.npy, vector_words.txt
+                       the pretrained vector table, when the model takes one
       config.json      every hyper-parameter (tagger + training) and versions
       metrics.json     validation and test scores, calibration
       history.json     per-epoch loss and validation P/R/F1
@@ -12,8 +14,8 @@
       smoke.json       a few sentences and the tags this model gave them
       bundle.json      version id and the SHA-256 of every file
 
-The version id is a content hash of ``model.keras``, ``vocab.json`` and
-``config.json``; every tagged output row carries it. Loading checks the file
+The version id is a content hash of ``model.keras``, ``vocab.json``,
+``config.json`` and the vector table; every tagged output row carries it. Loading checks the file
 hashes and re-tags the smoke sentences, so a corrupted bundle or a library
 upgrade that changes predictions fails loudly instead of tagging quietly wrong.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +62,13 @@ def write_bundle(
     metrics: dict,
     history: list[dict],
     smoke: list[dict],
+    vectors=None,
     extra_files: callable | None = None,
 ) -> str:
     """Write a bundle atomically and return its version id.
 
+    ``vectors`` is the model's :class:`~nerbatch.model.vectors.WordVectors`
+    table (None for a model without one); it is written into the bundle.
     ``smoke`` is a list of ``{"words": [...], "tags": [...]}`` predicted by
     ``model`` now; ``extra_files(staging_dir, version)`` may add files (the
     report) before the bundle is swapped in.
@@ -79,8 +84,9 @@ def write_bundle(
         without_training_state(model).save(staging / MODEL_FILE)
         vocab.save(staging / VOCAB_FILE)
         _write_json(staging / CONFIG_FILE, config)
-        hashes = {name: file_sha256(staging / name)[1] for name in VERSIONED_FILES}
-        version = "m-" + hashlib.sha256("".join(hashes[n] for n in VERSIONED_FILES).encode()).hexdigest()[:12]
+        versioned = VERSIONED_FILES + (vectors.save(staging) if vectors is not None else ())
+        hashes = {name: file_sha256(staging / name)[1] for name in versioned}
+        version = "m-" + hashlib.sha256("".join(hashes[n] for n in versioned).encode()).hexdigest()[:12]
         _write_json(staging / METRICS_FILE, {"model_version": version, **metrics})
         _write_json(staging / HISTORY_FILE, history)
         _write_json(staging / SMOKE_FILE, smoke)
@@ -91,7 +97,7 @@ def write_bundle(
             staging / MANIFEST_FILE,
             {
                 "model_version": version,
-                "created_at": datetime.now(timezone.utc).isoformat(),
+                "created_at": datetime.now(UTC).isoformat(),
                 "nerbatch_version": __version__,
                 "keras_version": keras.__version__,
                 "keras_backend": keras.backend.backend(),
@@ -115,6 +121,7 @@ class Bundle:
     config: dict
     model: Any  # the training model (CRFTagger)
     decoder: Any  # the inference model
+    vectors: Any = None  # the WordVectors table, when the model takes one
 
     def predictor(self, *, batch_size: int = 128, max_tokens: int = 8192):
         from nerbatch.inference import Predictor
@@ -123,7 +130,7 @@ class Bundle:
         tagger = TaggerConfig(**self.config["tagger"])
         return Predictor(
             self.decoder, self.vocab, input_names(tagger), max_word_length=tagger.max_word_length,
-            batch_size=batch_size, max_tokens=max_tokens,
+            vectors=self.vectors, batch_size=batch_size, max_tokens=max_tokens,
         )
 
 
@@ -138,6 +145,7 @@ def read_manifest(path: str | Path) -> dict:
 def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
     """Load a bundle; with ``verify``, check file hashes and the smoke predictions."""
     from nerbatch.model.tagger import build_decoder, load_tagger
+    from nerbatch.model.vectors import WordVectors
 
     path = Path(path)
     manifest = read_manifest(path)
@@ -148,13 +156,17 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
             if file_sha256(path / name)[1] != expected:
                 raise BundleError(f"{path}: {name} does not match its hash in {MANIFEST_FILE}")
     model = load_tagger(path / MODEL_FILE)
+    config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    vectors_source = config["tagger"].get("vectors")
     bundle = Bundle(
         path=path,
         version=manifest["model_version"],
         vocab=Vocabulary.load(path / VOCAB_FILE),
-        config=json.loads((path / CONFIG_FILE).read_text(encoding="utf-8")),
+        config=config,
         model=model,
         decoder=build_decoder(model),
+        # From the bundle's own copy: the source's file or package need not exist here.
+        vectors=WordVectors.load(path, vectors_source) if vectors_source else None,
     )
     if verify:
         smoke = json.loads((path / SMOKE_FILE).read_text(encoding="utf-8"))

@@ -133,7 +133,10 @@ def train(
     ] = 0.999,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 5,
     seed: Annotated[int, typer.Option()] = 42,
-    pretrained_vectors: Annotated[Optional[Path], typer.Option(help="GloVe/word2vec text file for the word embedding.")] = None,
+    vectors: Annotated[
+        Optional[str],
+        typer.Option(help="Pretrained word vectors: glove-6b-50d, a GloVe/word2vec/fastText text file, or none (default: the preset's)."),
+    ] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Tagger hyper-parameter override KEY=JSON, e.g. --set lstm_units=[200]. Repeatable.")] = [],
     mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="float16 compute (GPU).")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
@@ -142,7 +145,7 @@ def train(
     import json
     import logging
 
-    from nerbatch.train import TrainConfig, train_tagger
+    from nerbatch.train import TrainConfig, train_tagger, vectors_override
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -155,8 +158,7 @@ def train(
                 overrides[key] = json.loads(value)
             except json.JSONDecodeError:
                 overrides[key] = value
-        if pretrained_vectors:
-            overrides["pretrained_vectors"] = str(pretrained_vectors)
+        overrides.update(vectors_override(vectors))
         config = TrainConfig(
             preset=preset, tagger=overrides, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             clipnorm=clipnorm or None, learning_rate_decay=learning_rate_decay,

@@ -12,6 +12,7 @@ import numpy as np
 from nerbatch.batching import bucket_batches
 from nerbatch.evaluate import Entity, entity_confidences, extract_entities
 from nerbatch.model.features import encode_inputs
+from nerbatch.model.vectors import WordVectors
 from nerbatch.vocab import Vocabulary
 
 
@@ -30,7 +31,8 @@ def entities_of(tagged: TaggedSentence) -> list[tuple[Entity, float]]:
 
 
 class Predictor:
-    """Wraps a decoder (see ``nerbatch.model.tagger.build_decoder``) and its vocabulary.
+    """Wraps a decoder (see ``nerbatch.model.tagger.build_decoder``), its vocabulary
+    and, when the model takes them, its pretrained vectors.
 
     ``max_tokens`` bounds the padded size of a batch (sentences x longest), so
     a very long sentence runs alone instead of blowing up a batch; nothing is
@@ -44,11 +46,13 @@ class Predictor:
         input_keys: Sequence[str],
         *,
         max_word_length: int,
+        vectors: WordVectors | None = None,
         batch_size: int = 128,
         max_tokens: int = 8192,
     ) -> None:
         self.decoder = decoder
         self.vocab = vocab
+        self.vectors = vectors
         self.input_keys = tuple(input_keys)
         self.max_word_length = max_word_length
         self.batch_size = batch_size
@@ -76,6 +80,9 @@ class Predictor:
 
     def tag_batch(self, words: Sequence[Sequence[str]], *, pad_to: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(tag_ids int32 [B, T], tag_marginals float32 [B, T])`` for one padded batch."""
-        x = encode_inputs(words, self.vocab, max_word_length=self.max_word_length, pad_to=pad_to, include=self.input_keys)
+        x = encode_inputs(
+            words, self.vocab, max_word_length=self.max_word_length, pad_to=pad_to, include=self.input_keys,
+            vectors=self.vectors,
+        )
         out = self.decoder.predict_on_batch(x)
         return np.asarray(out["tag_ids"], dtype=np.int32), np.asarray(out["tag_marginals"], dtype=np.float32)

@@ -321,7 +321,7 @@ def date_lock(
         try:
             handle.seek(0)
             handle.truncate()
-            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
             handle.flush()
             yield
@@ -414,7 +414,7 @@ def commit_partition(
             "begin_to_commit_seconds": round(started - staging.started, 3),
             "validate_seconds": round(time.time() - started, 3),
         },
-        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         nerbatch_version=nerbatch.__version__,
     )
     stamp = json.dumps({"commit_id": staging.attempt, "run_id": staging.run_id, "date": staging.date}).encode()

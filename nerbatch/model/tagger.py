@@ -2,9 +2,10 @@
 
 Default architecture (``TaggerConfig.preset("default")``)::
 
-    words  -> WordDropout -> Embedding (mask_zero) ------------.
-    chars  -> CharCNN (char embedding, Conv1D, masked max) ----+-> Concatenate -> Dropout
-    casing -> Embedding (small) ------------------------------'
+    words   -> WordDropout -> Embedding (mask_zero) -----------.
+    vectors (pretrained, frozen, looked up outside the model) --+
+    chars   -> CharCNN (char embedding, Conv1D, masked max) ---+-> Concatenate -> Dropout
+    casing  -> Embedding (small) -----------------------------'
         -> [Bidirectional(LSTM) -> Dropout] x n -> [LSTM] x m -> [Dense hidden]
         -> Dense(K) emissions -> CRF
 
@@ -36,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nerbatch.model.crf import CRF, CRFDecode
 from nerbatch.model.features import DEFAULT_MAX_WORD_LENGTH, NUM_CASING_CLASSES, encode_batch
-from nerbatch.model.pretrained import PretrainedEmbeddings, load_word_vectors
+from nerbatch.model.vectors import WordVectors, load_vectors
 from nerbatch.vocab import PAD_ID, UNK_ID, Vocabulary
 
 
@@ -52,8 +53,10 @@ class TaggerConfig(BaseModel):
     # Words.
     word_dim: int = Field(100, ge=1)
     word_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="chance a word id becomes <unk> in training")
-    pretrained_vectors: str | None = Field(None, description="GloVe/word2vec text file for the word embedding")
-    pretrained_trainable: bool = True
+    vectors: str | None = Field(
+        None, description="pretrained vectors: a built-in source (glove-6b-50d) or a GloVe/word2vec/fastText text file"
+    )
+    word_init_from_vectors: bool = False
     # Characters.
     use_chars: bool = True
     char_dim: int = Field(30, ge=1)
@@ -89,8 +92,8 @@ class TaggerConfig(BaseModel):
     def preset(cls, name: str, **overrides: Any) -> TaggerConfig:
         """A named configuration with some fields overridden.
 
-        ``default``: word + char-CNN + casing embeddings, one BiLSTM(100), CRF,
-        word dropout 0.2.
+        ``default``: word + GloVe 6B 50d vectors + char-CNN + casing
+        embeddings, one BiLSTM(100), CRF, word dropout 0.2.
 
         ``seed``: the seed tutorial's network: word embedding 150 (no chars,
         no casing), Bidirectional(LSTM(150)), LSTM(300),
@@ -104,7 +107,7 @@ class TaggerConfig(BaseModel):
         """
         presets = {
             # Chosen on GMB validation F1: rare words lean on their characters.
-            "default": {"word_dropout": 0.2},
+            "default": {"word_dropout": 0.2, "vectors": "glove-6b-50d"},
             "seed": {
                 "word_dim": 150,
                 "word_dropout": 0.0,
@@ -134,7 +137,12 @@ class TaggerConfig(BaseModel):
 
 def input_names(config: TaggerConfig) -> tuple[str, ...]:
     """The input keys a model built from ``config`` takes, in the order of ``features.INPUT_NAMES``."""
-    return ("words",) + (("chars",) if config.use_chars else ()) + (("casing",) if config.use_casing else ())
+    return (
+        ("words",)
+        + (("chars",) if config.use_chars else ())
+        + (("casing",) if config.use_casing else ())
+        + (("vectors",) if config.vectors else ())
+    )
 
 
 # -- layers -----------------------------------------------------------------------------
@@ -323,27 +331,10 @@ def _lstm(units: int, config: TaggerConfig, name: str) -> keras.layers.LSTM:
     return keras.layers.LSTM(units, return_sequences=True, recurrent_dropout=config.recurrent_dropout, name=name)
 
 
-def _word_matrix(
-    config: TaggerConfig, vocab: Vocabulary, pretrained: PretrainedEmbeddings | np.ndarray | None
-) -> np.ndarray | None:
-    """float32 ``[V, word_dim]`` initial word embedding, or None for a random one."""
-    if pretrained is None and config.pretrained_vectors is not None:
-        pretrained = load_word_vectors(config.pretrained_vectors, vocab, seed=config.seed)
-    if pretrained is None:
-        return None
-    matrix = pretrained.matrix if isinstance(pretrained, PretrainedEmbeddings) else np.asarray(pretrained, np.float32)
-    if matrix.shape != (len(vocab.words), config.word_dim):
-        raise ValueError(
-            f"pretrained matrix has shape {matrix.shape}; the vocabulary and word_dim need "
-            f"{(len(vocab.words), config.word_dim)}"
-        )
-    return matrix
-
-
 def build_tagger(
     config: TaggerConfig,
     vocab: Vocabulary,
-    pretrained: PretrainedEmbeddings | np.ndarray | None = None,
+    vectors: WordVectors | None = None,
     *,
     name: str = "tagger",
 ) -> CRFTagger:
@@ -352,13 +343,15 @@ def build_tagger(
     Args:
         config: the hyper-parameters.
         vocab: word, character and tag ids (K = ``len(vocab.tags)``).
-        pretrained: initial word embedding, float32 ``[V, word_dim]``; when None
-            and ``config.pretrained_vectors`` is set, that file is loaded.
+        vectors: the pretrained vector table when ``config.vectors`` is set
+            (loaded from that source when not given); only its width D
+            shapes the model, the table itself stays outside it.
 
     Returns:
         A :class:`CRFTagger` taking ``{name: array for name in input_names(config)}``
         (``words`` int32 ``[B, T]``, ``chars`` int32 ``[B, T, C]``, ``casing``
-        int32 ``[B, T]``) and returning emissions float32 ``[B, T, K]``.
+        int32 ``[B, T]``, ``vectors`` float32 ``[B, T, D]``) and returning
+        emissions float32 ``[B, T, K]``.
     """
     num_tags = len(vocab.tags)
     if num_tags < 1:
@@ -368,20 +361,18 @@ def build_tagger(
         inputs["chars"] = keras.Input(shape=(None, None), dtype="int32", name="chars")
     if config.use_casing:
         inputs["casing"] = keras.Input(shape=(None,), dtype="int32", name="casing")
+    if config.vectors:
+        vectors = vectors if vectors is not None else load_vectors(config.vectors)
+        inputs["vectors"] = keras.Input(shape=(None, vectors.dim), dtype="float32", name="vectors")
     mask = PaddingMask(name="padding_mask")(inputs["words"])
 
     word_ids = inputs["words"]
     if config.word_dropout > 0:
         word_ids = WordDropout(config.word_dropout, seed=config.seed, name="word_dropout")(word_ids)
-    matrix = _word_matrix(config, vocab, pretrained)
-    word_embedding = keras.layers.Embedding(
-        len(vocab.words),
-        config.word_dim,
-        mask_zero=True,
-        trainable=matrix is None or config.pretrained_trainable,
-        name="word_embedding",
-    )
+    word_embedding = keras.layers.Embedding(len(vocab.words), config.word_dim, mask_zero=True, name="word_embedding")
     features = [word_embedding(word_ids)]
+    if config.vectors:
+        features.append(inputs["vectors"])
     if config.use_chars:
         char_cnn = CharCNN(
             len(vocab.chars),
@@ -412,9 +403,19 @@ def build_tagger(
     emissions = keras.layers.Dense(num_tags, name="emissions")(x)
     outputs = CRF(num_tags, name="crf")(emissions, mask=mask)
     model = CRFTagger(inputs=inputs, outputs=outputs, name=name)
-    if matrix is not None:
-        word_embedding.set_weights([matrix])
+    if config.vectors and config.word_init_from_vectors:
+        _init_from_vectors(word_embedding, vocab, vectors)
     return model
+
+
+def _init_from_vectors(embedding: keras.layers.Embedding, vocab: Vocabulary, vectors: WordVectors) -> None:
+    """Start each training word's trainable embedding from its pretrained vector (the first D columns)."""
+    (matrix,) = embedding.get_weights()
+    dim = min(vectors.dim, matrix.shape[1])
+    rows = vectors.rows(vocab.words[2:])
+    known = np.flatnonzero(rows) + 2
+    matrix[known, :dim] = vectors.matrix[rows[rows > 0], :dim]
+    embedding.set_weights([matrix])
 
 
 def encode_sentences(
@@ -424,6 +425,7 @@ def encode_sentences(
     tags: Sequence[Sequence[str]] | None = None,
     *,
     pad_to: int | None = None,
+    vectors: WordVectors | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """:func:`nerbatch.model.features.encode_batch` with the inputs and
     ``max_word_length`` of ``config``: ``(inputs, tag_ids or None)``."""
@@ -434,6 +436,7 @@ def encode_sentences(
         max_word_length=config.max_word_length,
         pad_to=pad_to,
         include=input_names(config),
+        vectors=vectors,
     )
 
 

@@ -240,25 +240,27 @@ def test_saved_model_loads_safely_and_predicts_the_same(trained, tmp_path: Path)
 # -- pretrained vectors ----------------------------------------------------------------------
 
 
-def test_pretrained_matrix_initialises_and_may_freeze_the_embedding(tmp_path: Path) -> None:
-    lines = [f"{w.lower()} " + " ".join(["0.5"] * TINY.word_dim) for w in ("paris", "london")]
+def test_pretrained_vectors_are_an_input_not_a_weight(tmp_path: Path) -> None:
+    from nerbatch.model.vectors import read_text_vectors
+
+    lines = [f"{w.lower()} " + " ".join(["0.5"] * 7) for w in ("paris", "london", "berlin", "unseen")]
     path = tmp_path / "glove.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    frozen = build_tagger(
-        TINY.model_copy(update={"pretrained_vectors": str(path), "pretrained_trainable": False}), VOCAB
-    )
-    embedding = frozen.get_layer("word_embedding")
-    np.testing.assert_allclose(embedding.get_weights()[0][VOCAB.word_id("Paris")], 0.5)
-    np.testing.assert_array_equal(embedding.get_weights()[0][PAD_ID], 0.0)
-    assert not embedding.trainable
-    assert all(v is not embedding.embeddings for v in frozen.trainable_weights)
-
-    matrix = np.full((len(VOCAB.words), TINY.word_dim), 0.25, dtype="float32")
-    trainable = build_tagger(TINY, VOCAB, pretrained=matrix)
-    np.testing.assert_array_equal(trainable.get_layer("word_embedding").get_weights()[0], matrix)
-    assert trainable.get_layer("word_embedding").trainable
-    with pytest.raises(ValueError, match="pretrained matrix has shape"):
-        build_tagger(TINY, VOCAB, pretrained=matrix[:, :3])
+    vectors = read_text_vectors(path)
+    config = TINY.model_copy(update={"vectors": str(path)})
+    assert input_names(config) == ("words", "chars", "casing", "vectors")
+    model = build_tagger(config, VOCAB, vectors)
+    plain = build_tagger(TINY, VOCAB)
+    # The table is not in the model (training updates none of its rows): the only extra
+    # weights are the first BiLSTM's kernel rows for the D vector columns.
+    extra = sum(int(np.prod(w.shape)) for w in model.weights) - sum(int(np.prod(w.shape)) for w in plain.weights)
+    assert extra == 2 * 4 * TINY.lstm_units[0] * vectors.dim
+    x, _ = encode_sentences(config, VOCAB, SENTENCES, vectors=vectors)
+    assert x["vectors"].shape == (*x["words"].shape, 7)
+    moved = {**x, "vectors": x["vectors"] * -3.0}
+    assert not np.allclose(model.predict_on_batch(x), model.predict_on_batch(moved))
+    # The width comes from the source when no table is given.
+    assert build_tagger(config, VOCAB).input["vectors"].shape == (None, None, 7)
 
 
 # -- mixed precision -----------------------------------------------------------------------

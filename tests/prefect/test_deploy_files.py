@@ -68,9 +68,11 @@ def test_dockerfiles_pin_their_bases_install_with_constraints_and_drop_root(name
     assert "constraints.txt" in copies and "nerbatch" in copies and "flows" in copies
     installs = [args for op, args in steps if op == "RUN" and "pip install" in args]
     assert installs and all("--constraint constraints.txt" in args for args in installs)
+    extras = {e for args in installs for group in re.findall(r'"\.\[([\w,]+)\]"', args) for e in group.split(",")}
+    assert "vectors" in extras  # both images train the default preset, which uses the GloVe package
     if name == "Dockerfile.gpu":
         assert any(re.fullmatch(r"nvidia/cuda:[\d.]+-[\w-]*runtime[\w.-]*", image) for image in froms)
-        assert any('".[gpu]"' in args for args in installs)
+        assert "gpu" in extras
     assert all(op != "ADD" for op, _ in steps)  # COPY only: no remote fetches at build time
 
 

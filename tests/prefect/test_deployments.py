@@ -64,7 +64,7 @@ def test_nightly_cron_creates_scheduled_runs_in_berlin_time(prefect_server, depl
     while len(runs := prefect_server.api("POST", "/flow_runs/filter", query)) < 3:
         assert time.monotonic() < deadline, f"the scheduler created {len(runs)} runs in 90s:\n{prefect_server.service.tail()}"
         time.sleep(1)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     starts = [_utc(r["expected_start_time"]) for r in runs]
     local = [s.astimezone(BERLIN) for s in starts]
     assert all((t.hour, t.minute, t.second) == (4, 30, 0) for t in local), local
@@ -72,7 +72,7 @@ def test_nightly_cron_creates_scheduled_runs_in_berlin_time(prefect_server, depl
     assert days == [days[0] + dt.timedelta(days=i) for i in range(len(days))]  # one run a day, none missing
     assert now - dt.timedelta(minutes=10) < starts[0] <= now + dt.timedelta(days=1)
     # the expected instant is 04:30 Berlin of that day, whatever its UTC offset (CET or CEST)
-    assert starts == [dt.datetime.combine(d, dt.time(4, 30), BERLIN).astimezone(dt.timezone.utc) for d in days]
+    assert starts == [dt.datetime.combine(d, dt.time(4, 30), BERLIN).astimezone(dt.UTC) for d in days]
     assert all(r["idempotency_key"].startswith(f"scheduled {deployment_id}") for r in runs)
     assert all(r["parameters"] == {} or "date" not in r["parameters"] for r in runs)  # date: today at run time
 
