@@ -108,6 +108,8 @@ def train_tagger(
     tagger_config = config.tagger_config()
     keys = input_names(tagger_config)
     vectors = load_vectors(tagger_config.vectors) if tagger_config.vectors else None
+    if vectors is not None:
+        log.info("pretrained vectors %s: %s words x %d", vectors.source, f"{len(vectors):,}", vectors.dim)
     with global_dtype_policy("mixed_float16" if config.mixed_precision else None):
         model = build_tagger(tagger_config, vocab, vectors)
     # No XLA: with dynamic padding every new batch length would trigger a recompile on a GPU.
@@ -179,7 +181,10 @@ def train_tagger(
     full_config = {
         "tagger": tagger_config.model_dump(mode="json"),
         "training": config.model_dump(mode="json"),
-        "data": {"sentences": str(sentences_dir), "train_sentences": n_train, "train_tokens": n_train_tokens},
+        "data": {
+            "sentences": str(sentences_dir), "train_sentences": n_train, "train_tokens": n_train_tokens,
+            **({"vectors": vectors_summary(vectors, vocab, val_words)} if vectors is not None else {}),
+        },
         "nerbatch_version": __version__,
         "keras_backend": keras.backend.backend(),
     }
@@ -204,6 +209,24 @@ def train_tagger(
         vectors=vectors, extra_files=write_report_files,
     )
     return TrainResult(Path(bundle_dir), version, history, metrics, time.perf_counter() - started)
+
+
+def vectors_summary(vectors, vocab: Vocabulary, validation: list[list[str]]) -> dict:
+    """How much the vector table covers: training words and tokens, and the validation
+    tokens that the trainable embedding has never seen (``<unk>`` to it)."""
+    from nerbatch.model.vectors import coverage
+
+    train = coverage(vectors, vocab.words[2:], vocab.word_counts[2:])
+    unseen = [w for sentence in validation for w in sentence if not vocab.has_word(w) and not vocab.has_word(w.lower())]
+    return {
+        "source": vectors.source,
+        "words": len(vectors),
+        "dim": vectors.dim,
+        "train_word_coverage": round(train["words"], 4),
+        "train_token_coverage": round(train["tokens"], 4),
+        "validation_unseen_tokens": len(unseen),
+        "validation_unseen_tokens_with_vector": round(coverage(vectors, unseen, [1] * len(unseen))["tokens"], 4),
+    }
 
 
 def describe_epoch(row: dict) -> str:

@@ -247,6 +247,10 @@ def test_bundle_carries_its_vectors_under_its_version(trained_with_glove, tmp_pa
     assert bundle.vectors is not None and len(bundle.vectors) == 400_000 and bundle.vectors.source == "glove-6b-50d"
     files = json.loads((trained_with_glove.bundle_dir / "bundle.json").read_text())["files"]
     assert {"vectors.npy", "vector_words.txt"} <= set(files)
+    summary = bundle.config["data"]["vectors"]
+    assert (summary["source"], summary["words"], summary["dim"]) == ("glove-6b-50d", 400_000, 50)
+    assert summary["train_token_coverage"] == 1.0  # every synthetic word is an English word or name
+    assert "glove-6b-50d" in (trained_with_glove.bundle_dir / "report.md").read_text()
     # A word never seen in training gets exactly the source's vector, from the bundle's own copy.
     from nerbatch.model.vectors import load_vectors
 

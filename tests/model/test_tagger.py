@@ -84,6 +84,8 @@ def test_presets() -> None:
         "num_tags",
     )
     assert not seed.use_chars and not seed.use_casing and seed.recurrent_dropout == 0.0
+    # Pretrained vectors are on by default; the tutorial's network had none.
+    assert default.vectors == "glove-6b-50d" and seed.vectors is None and TaggerConfig.preset("tiny").vectors is None
     assert TaggerConfig.preset("seed", recurrent_dropout=0.2).recurrent_dropout == 0.2
     assert TaggerConfig.model_validate_json(seed.model_dump_json()) == seed
     with pytest.raises(ValueError, match="unknown preset"):
