@@ -19,8 +19,8 @@ a. ``default``: nerbatch's default preset (word embedding + GloVe 6B 50d
    '{"word_dropout": 0.2}'`` overrides fields of its TaggerConfig and
    ``--default-train '{"batch_size": 16}'`` fields of its TrainConfig, so a
    proposed preset can be measured before it is adopted.
-b. ``novectors``: the same network and overrides without pretrained vectors
-   (``vectors: null``), the default before vectors were on.
+b. ``novectors``: the default before vectors were on: the same overrides
+   with ``vectors: null`` and a random word embedding of 100 (what it was tuned with).
 c. ``seed``: the seed tutorial's network (``TaggerConfig.preset("seed")``)
    with TrainConfig's defaults.
 d. ``crf``: a sklearn-crfsuite linear-chain CRF on hand-crafted word
@@ -529,7 +529,9 @@ def main(argv: list[str] | None = None) -> None:
         preset="default", epochs=args.epochs, seed=args.seeds[0], tagger=args.default_overrides,
         **{k: v for k, v in args.default_train.items() if k not in ("preset", "tagger")},
     )
-    novectors = default.model_copy(update={"tagger": {**args.default_overrides, "vectors": None}})
+    novectors = default.model_copy(
+        update={"tagger": {**args.default_overrides, "vectors": None, "word_dim": 100, "word_init_from_vectors": False}}
+    )
     seed = TrainConfig(preset="seed", epochs=args.epochs, seed=args.seeds[0])
     runs: dict[str, list[ModelResult]] = {}
     for name, config in (("default", default), ("novectors", novectors), ("seed", seed)):

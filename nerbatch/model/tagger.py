@@ -56,7 +56,9 @@ class TaggerConfig(BaseModel):
     vectors: str | None = Field(
         None, description="pretrained vectors: a built-in source (glove-6b-50d) or a GloVe/word2vec/fastText text file"
     )
-    word_init_from_vectors: bool = False
+    word_init_from_vectors: bool = Field(
+        False, description="start each training word's embedding from its pretrained vector (the first D columns)"
+    )
     # Characters.
     use_chars: bool = True
     char_dim: int = Field(30, ge=1)
@@ -92,8 +94,9 @@ class TaggerConfig(BaseModel):
     def preset(cls, name: str, **overrides: Any) -> TaggerConfig:
         """A named configuration with some fields overridden.
 
-        ``default``: word + GloVe 6B 50d vectors + char-CNN + casing
-        embeddings, one BiLSTM(100), CRF, word dropout 0.2.
+        ``default``: word embedding (50, started from GloVe) + GloVe 6B 50d
+        vectors (frozen) + char-CNN + casing embeddings, one BiLSTM(100),
+        CRF, word dropout 0.2.
 
         ``seed``: the seed tutorial's network: word embedding 150 (no chars,
         no casing), Bidirectional(LSTM(150)), LSTM(300),
@@ -107,7 +110,9 @@ class TaggerConfig(BaseModel):
         """
         presets = {
             # Chosen on GMB validation F1: rare words lean on their characters.
-            "default": {"word_dropout": 0.2, "vectors": "glove-6b-50d"},
+            # Chosen on GMB validation F1 (seed 42): the trainable embedding as wide as the vectors and
+            # started from them (0.8337) beat a random 100-wide one beside them (0.8204).
+            "default": {"word_dropout": 0.2, "vectors": "glove-6b-50d", "word_dim": 50, "word_init_from_vectors": True},
             "seed": {
                 "word_dim": 150,
                 "word_dropout": 0.0,

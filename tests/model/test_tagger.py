@@ -86,6 +86,7 @@ def test_presets() -> None:
     assert not seed.use_chars and not seed.use_casing and seed.recurrent_dropout == 0.0
     # Pretrained vectors are on by default; the tutorial's network had none.
     assert default.vectors == "glove-6b-50d" and seed.vectors is None and TaggerConfig.preset("tiny").vectors is None
+    assert default.word_init_from_vectors and default.word_dim == 50
     assert TaggerConfig.preset("seed", recurrent_dropout=0.2).recurrent_dropout == 0.2
     assert TaggerConfig.model_validate_json(seed.model_dump_json()) == seed
     with pytest.raises(ValueError, match="unknown preset"):
@@ -263,6 +264,12 @@ def test_pretrained_vectors_are_an_input_not_a_weight(tmp_path: Path) -> None:
     assert not np.allclose(model.predict_on_batch(x), model.predict_on_batch(moved))
     # The width comes from the source when no table is given.
     assert build_tagger(config, VOCAB).input["vectors"].shape == (None, None, 7)
+    # Training words may start their trainable embedding from their vector (first D columns).
+    started = build_tagger(config.model_copy(update={"word_init_from_vectors": True}), VOCAB, vectors)
+    (matrix,) = started.get_layer("word_embedding").get_weights()
+    np.testing.assert_array_equal(matrix[VOCAB.word_id("Paris"), :7], 0.5)
+    assert not np.allclose(matrix[VOCAB.word_id("Paris"), 7:], 0.5)
+    assert not np.allclose(matrix[VOCAB.word_id("John"), :7], 0.5)  # not in the table: random as before
 
 
 # -- mixed precision -----------------------------------------------------------------------
