@@ -137,6 +137,8 @@ class Bundle:
 def read_manifest(path: str | Path) -> dict:
     path = Path(path)
     manifest = path / MANIFEST_FILE
+    if not path.exists():
+        raise BundleError(f"{path}: the model bundle does not exist")
     if not manifest.exists():
         raise BundleError(f"{path}: not a model bundle (no {MANIFEST_FILE})")
     return json.loads(manifest.read_text(encoding="utf-8"))

@@ -1,18 +1,31 @@
-# Sourced by the other scripts: creates .venv on first use (or when the
-# dependency files change) and puts it first on PATH. Safe to run repeatedly.
-set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Sourced by the other scripts (and by operators: `source scripts/bootstrap.sh`):
+# creates .venv on first use (or when the dependency files change) and puts it
+# first on PATH. Safe to run repeatedly. It leaves the caller's shell options
+# alone: the install runs in a subshell with its own `set -euo pipefail`, so an
+# interactive shell that sources this is never switched to exit-on-error.
+_nerbatch_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_nerbatch_install() (
+    set -euo pipefail
+    root="$1" venv="$2" python="${PYTHON:-python3}"
+    stamp="$venv/.nerbatch-deps"
+    want="$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -c1-16)"
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "nerbatch: installing into $venv (first run takes a few minutes)" >&2
+        "$python" -m venv "$venv"
+        "$venv/bin/python" -m pip install -q --upgrade pip
+        "$venv/bin/python" -m pip install -q -c "$root/constraints.txt" -e "$root[dev,bench,vectors]"
+        echo "$want" > "$stamp"
+    fi
+)
+ROOT="$_nerbatch_root"
 VENV="${NERBATCH_VENV:-$ROOT/.venv}"
-PYTHON="${PYTHON:-python3}"
-stamp="$VENV/.nerbatch-deps"
-want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "nerbatch: installing into $VENV (first run takes a few minutes)" >&2
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev,bench,vectors]"
-    echo "$want" > "$stamp"
+unset _nerbatch_root
+if ! _nerbatch_install "$ROOT" "$VENV"; then
+    echo "nerbatch: setting up $VENV failed" >&2
+    unset -f _nerbatch_install
+    return 1 2>/dev/null || exit 1
 fi
+unset -f _nerbatch_install
 export PATH="$VENV/bin:$PATH"
 # Quiet, offline-friendly defaults for TensorFlow and Prefect; callers may override.
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

@@ -4,6 +4,7 @@
 # Dask LocalCluster and Prefect's local server, outputs under ./runs/pipeline.
 #   scripts/run-main.sh [CORPUS...] [--epochs N] [--preset default|seed|tiny]
 #   (default corpus: ../shared/data/gmb_ner_dataset.csv)
+set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh"
 cd "$ROOT"
 export PREFECT_HOME="${PREFECT_HOME:-$ROOT/runs/prefect-home}"

@@ -299,3 +299,11 @@ def test_cli_train_without_vectors_and_with_a_missing_source(prepared, tmp_path)
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["tagger"]["vectors"] is None and not (tmp_path / "b" / "vectors.npy").exists()
+
+
+def test_a_missing_bundle_folder_is_said_to_not_exist(tmp_path):
+    with pytest.raises(BundleError, match=r"models/current: the model bundle does not exist"):
+        load_bundle(tmp_path / "models" / "current")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match=r"empty: not a model bundle \(no bundle.json\)"):
+        load_bundle(tmp_path / "empty")
