@@ -186,6 +186,10 @@ def evaluate(
         Optional[Path],
         typer.Option(help="Another bundle (e.g. the one in production): also print the F1 difference with a 95% interval."),
     ] = None,
+    allow_unknown_tags: Annotated[
+        bool,
+        typer.Option("--allow-unknown-tags", help="Score even if gold tags are unknown to the model (they count as missed)."),
+    ] = False,
 ) -> None:
     """Score a bundle on a split: per-type table, entity P/R/F1, calibration.
 
@@ -197,10 +201,16 @@ def evaluate(
     from nerbatch.significance import paired_bootstrap_f1
 
     try:
-        version, result = evaluate_bundle(bundle, prepared, split, mode=mode)
-        other = evaluate_bundle(against, prepared, split, mode=mode) if against else None
+        version, result = evaluate_bundle(bundle, prepared, split, mode=mode, allow_unknown_tags=allow_unknown_tags)
+        other = (evaluate_bundle(against, prepared, split, mode=mode, allow_unknown_tags=allow_unknown_tags)
+                 if against else None)
     except (NerbatchError, ValueError) as exc:  # ValueError: an unknown --mode, tags outside the strict scheme
         _fail(exc)
+    if result.unknown_gold_tags:
+        from nerbatch.scoring import describe_unknown_tags
+
+        err.print(f"[bold yellow]warning:[/] {split} split: {describe_unknown_tags(result.unknown_gold_tags)}; "
+                  "their entities count as missed", highlight=False)
     scores = result.scores
     print(f"{split} ({scores.n_sentences:,} sentences, {scores.n_tokens:,} tokens), model {version}, mode {mode}")
     print(scores.format_table())

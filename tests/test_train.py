@@ -218,3 +218,48 @@ def test_weight_averaging_keeps_the_average_without_changing_the_training_path(p
     assert [row["loss"] for row in averaged.history] == [row["loss"] for row in plain.history]
     kept = [load_bundle(r.bundle_dir).model.get_weights() for r in (plain, averaged)]
     assert not all(np.array_equal(a, b) for a, b in zip(*kept))
+
+
+@pytest.fixture(scope="module")
+def prepared_other_tag_set(tmp_path_factory) -> Path:
+    """The synthetic corpus with another spelling of its tags (``B-PER`` for ``B-per``, ``B-LOC`` for ``B-geo``)."""
+    import dask
+
+    from nerbatch.prepare import PrepareOptions, prepare_corpus
+    from tests.synthetic import synthetic_sentences, write_gmb
+
+    renamed = {"B-per": "B-PER", "I-per": "I-PER", "B-geo": "B-LOC"}
+    sentences = [[(w, renamed.get(t, t)) for w, t in s] for s in synthetic_sentences(200, seed=4)]
+    root = tmp_path_factory.mktemp("other-tags")
+    write_gmb(root / "ner_dataset.csv", sentences)
+    with dask.config.set(scheduler="sync"):
+        prepare_corpus([str(root / "ner_dataset.csv")], root / "prepared", PrepareOptions())
+    return root / "prepared"
+
+
+def test_evaluate_refuses_gold_tags_the_model_does_not_know(trained, prepared_other_tag_set):
+    from nerbatch.errors import InputError
+    from nerbatch.scoring import evaluate_bundle, load_split
+
+    _, gold = load_split(prepared_other_tag_set / "sentences", "test")
+    count = {tag: sum(t == tag for ts in gold for t in ts) for tag in ("B-PER", "I-PER", "B-LOC")}
+    with pytest.raises(InputError) as info:
+        evaluate_bundle(trained.bundle_dir, prepared_other_tag_set, "test")
+    message = str(info.value)
+    for tag, n in count.items():
+        assert f"{tag} ({n:,})" in message
+    assert "B-org" not in message.split("(model tags")[0]  # a tag both sides know is not listed
+    assert "--allow-unknown-tags" in message
+    _, allowed = evaluate_bundle(trained.bundle_dir, prepared_other_tag_set, "test", allow_unknown_tags=True)
+    assert allowed.unknown_gold_tags == dict(sorted(count.items(), key=lambda kv: -kv[1]))
+    assert allowed.scores.per_type["PER"].recall == 0.0
+
+
+def test_cli_evaluate_unknown_tags_is_one_line_and_allowed_with_a_warning(trained, prepared_other_tag_set):
+    result = run_cli("evaluate", str(trained.bundle_dir), str(prepared_other_tag_set))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("error: ") and "B-PER (" in result.stderr
+    assert "Traceback" not in result.stderr
+    allowed = run_cli("evaluate", str(trained.bundle_dir), str(prepared_other_tag_set), "--allow-unknown-tags")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "warning: test split:" in allowed.stderr and "B-PER (" in allowed.stderr
