@@ -14,8 +14,11 @@
 
 The version id is a content hash of ``model.keras``, ``vocab.json`` and
 ``config.json``; every tagged output row carries it. Loading checks the file
-hashes and re-tags the smoke sentences, so a corrupted bundle or a library
-upgrade that changes predictions fails loudly instead of tagging quietly wrong.
+hashes, re-derives the version id from the files, and re-tags the smoke
+sentences, so a corrupted or edited bundle or a library upgrade that changes
+predictions fails loudly instead of tagging quietly wrong. The hashes prove
+integrity, not origin (nothing is signed); ``safe_mode`` is the defence
+against a malicious model file.
 """
 
 from __future__ import annotations
@@ -45,6 +48,15 @@ VERSIONED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE)
 
 class BundleError(NerbatchError):
     """A bundle is missing, incomplete, altered, or predicts differently than when saved."""
+
+
+def content_version(folder: Path) -> str:
+    """The version id of the bundle files in ``folder``: a hash of the hashes of
+    the ``VERSIONED_FILES`` it holds (in that order, so an optional file changes
+    nothing for bundles without it). Written by :func:`write_bundle`, re-derived
+    by :func:`load_bundle`."""
+    hashes = [file_sha256(folder / name)[1] for name in VERSIONED_FILES if (folder / name).exists()]
+    return "m-" + hashlib.sha256("".join(hashes).encode()).hexdigest()[:12]
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -79,8 +91,7 @@ def write_bundle(
         without_training_state(model).save(staging / MODEL_FILE)
         vocab.save(staging / VOCAB_FILE)
         _write_json(staging / CONFIG_FILE, config)
-        hashes = {name: file_sha256(staging / name)[1] for name in VERSIONED_FILES}
-        version = "m-" + hashlib.sha256("".join(hashes[n] for n in VERSIONED_FILES).encode()).hexdigest()[:12]
+        version = content_version(staging)
         _write_json(staging / METRICS_FILE, {"model_version": version, **metrics})
         _write_json(staging / HISTORY_FILE, history)
         _write_json(staging / SMOKE_FILE, smoke)
@@ -147,6 +158,14 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
                 raise BundleError(f"{path}: {name} is missing")
             if file_sha256(path / name)[1] != expected:
                 raise BundleError(f"{path}: {name} does not match its hash in {MANIFEST_FILE}")
+        # The hashes in bundle.json can be rewritten along with the files; the version id
+        # every output row carries cannot, without the change showing here.
+        derived = content_version(path)
+        if derived != manifest["model_version"]:
+            raise BundleError(
+                f"{path}: its files give version {derived}, not {manifest['model_version']} as "
+                f"{MANIFEST_FILE} says: the model, vocabulary or config was changed after it was written"
+            )
     model = load_tagger(path / MODEL_FILE)
     bundle = Bundle(
         path=path,

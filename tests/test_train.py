@@ -92,6 +92,24 @@ def test_altered_bundle_is_refused(trained, tmp_path):
         load_bundle(copy)
 
 
+def test_a_tamper_that_keeps_predictions_but_rewrites_the_hashes_is_refused_by_the_version(trained, tmp_path):
+    import shutil
+
+    from nerbatch.checksums import file_sha256
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained.bundle_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["data"]["sentences"] = "/elsewhere/sentences"  # read by nothing at load or predict time
+    (copy / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((copy / "bundle.json").read_text())
+    manifest["files"]["config.json"] = file_sha256(copy / "config.json")[1]  # hashes rewritten to match
+    (copy / "bundle.json").write_text(json.dumps(manifest))
+    assert load_bundle(copy, verify=False).predictor().tag(SENTENCES)[0].tags == ["B-per", "I-per", "O", "B-geo", "O"]
+    with pytest.raises(BundleError, match=rf"its files give version m-\w+, not {trained.model_version} as bundle.json says"):
+        load_bundle(copy)
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nerbatch.cli", *args], capture_output=True, text=True, timeout=300)
 
