@@ -227,6 +227,16 @@ def _header_length(path: str) -> int:
         return len(fh.readline())
 
 
+def _has_data_after(path: str, start: int, size: int, probe: int = 64 * 1024) -> bool:
+    """Is there anything but whitespace from byte ``start`` on? (Only the first
+    ``probe`` bytes are looked at: a longer tail counts as data.)"""
+    if start >= size:
+        return False
+    if size - start > probe:
+        return True
+    return bool(read_range(path, start, size).strip())
+
+
 def _plan_blocks(files: list[CorpusFile], blocksize: int | None) -> list[list[AlignedBlock | None]]:
     """Pass 1 for every splittable file, as one Dask computation."""
     plans: list = []
@@ -240,6 +250,8 @@ def _plan_blocks(files: list[CorpusFile], blocksize: int | None) -> list[list[Al
         compressed = f.path.lower().endswith(COMPRESSED_SUFFIXES)
         is_csv = isinstance(f.layout, CsvLayout)
         data_start = _header_length(f.path) if is_csv and not compressed else 0
+        if is_csv and not compressed and not _has_data_after(f.path, data_start, f.size):
+            raise InputError(f.path, "file has a header but no token lines (as good as empty)")
         first_line = 2 if is_csv else 1
         if compressed:
             plans.append((None, data_start, first_line))
@@ -300,6 +312,8 @@ def _read_parquet_file(f: CorpusFile) -> pa.Table:
             raise InputError(f.path, f"missing required column(s) {missing} (has {schema_names})")
         table = parquet.read(columns=wanted)
     n = table.num_rows
+    if n == 0:
+        raise InputError(f.path, "Parquet file has no rows (as good as empty)")
     frame = pa.table(
         {
             "line": pa.array(np.arange(1, n + 1, dtype=np.int64)),  # row number in the file

@@ -126,6 +126,17 @@ def test_undecodable_line_in_utf8_csv_is_rejected_alone(tmp_path):
     assert rows[rows["reason"].isna()]["word"].tolist() == ["ok", "fine", "good"]
 
 
+def test_a_nul_byte_in_a_word_rejects_the_line_and_its_sentence(tmp_path):
+    path = write(tmp_path / "g.csv", GMB_HEADER + "Sentence: 1,ab\x00c,NN,O\n,d,NN,O\nSentence: 2,e,NN,B-geo\n,f,NN,B-\x00\n"
+                 "Sentence: 3,g,NN,O\n")
+    for blocksize in (None, 40):
+        rows = compute_rows(read_corpus(str(path), blocksize=blocksize)).set_index("line")
+        assert rows.loc[2, "reason"] == "NUL character in the word or tag"
+        assert rows.loc[3, "reason"] == "in a sentence with a rejected line (line 2)"
+        assert rows.loc[5, "reason"] == "NUL character in the word or tag"
+        assert rows[rows["reason"].isna()]["word"].tolist() == ["g"]
+
+
 def test_tokens_before_the_first_marker_are_rejected(tmp_path):
     path = write(tmp_path / "g.csv", GMB_HEADER + ",orphan,NN,O\nSentence: 1,a,NN,O\n")
     rows = compute_rows(read_corpus(str(path)))
@@ -212,6 +223,9 @@ def test_a_corrupt_parquet_file_is_one_clear_error(tmp_path):
     "make, message",
     [
         (lambda p: write(p, ""), "file is empty"),
+        (lambda p: write(p, GMB_HEADER), "file has a header but no token lines"),
+        (lambda p: write(p, GMB_HEADER.rstrip("\n")), "file has a header but no token lines"),
+        (lambda p: write(p, GMB_HEADER + "\n \r\n\n"), "file has a header but no token lines"),
         (lambda p: write(p, "Sentence #,Word,POS\nSentence: 1,a,NN\n"), "cannot tell the format"),
         (lambda p: p, "file not found"),
     ],
@@ -256,3 +270,11 @@ def test_conll_line_with_undecodable_bytes_rejects_only_its_sentence(tmp_path):
     assert kept["word"].tolist() == ["EU", "rejects"]
     bad = rows[rows["reason"].notna()].set_index("line")["reason"].to_dict()
     assert bad == {1: "in a sentence with a rejected line (line 2)", 2: "not valid utf-8 (byte 2)"}
+
+
+def test_a_parquet_file_without_rows_is_as_good_as_empty(tmp_path):
+    path = tmp_path / "tokens.parquet"
+    pd.DataFrame({"sentence_id": pd.Series([], dtype=str), "word": pd.Series([], dtype=str),
+                  "tag": pd.Series([], dtype=str)}).to_parquet(path)
+    with pytest.raises(InputError, match=r"tokens\.parquet: Parquet file has no rows"):
+        compute_rows(read_corpus(str(path)))
