@@ -278,3 +278,41 @@ def test_a_parquet_file_without_rows_is_as_good_as_empty(tmp_path):
                   "tag": pd.Series([], dtype=str)}).to_parquet(path)
     with pytest.raises(InputError, match=r"tokens\.parquet: Parquet file has no rows"):
         compute_rows(read_corpus(str(path)))
+
+
+@pytest.mark.parametrize(
+    "python_encoding, option, message",
+    [
+        ("utf-16", "utf-16", r"(encoding utf-16 is not supported|file is UTF-16).*convert .* to UTF-8 first"),
+        ("utf-16-le", "utf-16-le", r"encoding utf-16-le is not supported .*; convert the file to UTF-8 first"),
+        ("utf-16", None, r"file is UTF-16 \(it starts with a UTF-16 byte-order mark\); convert it to UTF-8 first"),
+        ("utf-32", None, "file is UTF-32"),
+        ("utf-16", "latin-1", "file is UTF-16"),  # an explicit (wrong) encoding does not hide the BOM
+        ("utf-8", "no-such-codec", "unknown encoding 'no-such-codec'"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["auto", "gmb"])
+def test_wide_encodings_are_refused_with_one_line(tmp_path, python_encoding, option, message, fmt):
+    path = write(tmp_path / "ner_dataset.csv", GMB_HEADER + "".join(gmb_lines(3)), python_encoding)
+    with pytest.raises(InputError, match=rf"ner_dataset\.csv: {message}"):
+        read_corpus(str(path), fmt=fmt, encoding=option)
+
+
+@pytest.mark.parametrize("encoding", [None, "utf-8", "utf-8-sig"])
+def test_a_utf8_byte_order_mark_is_skipped_in_every_text_format(tmp_path, encoding):
+    bom = b"\xef\xbb\xbf"
+    gmb_text = GMB_HEADER + "".join(gmb_lines(30, long_every=4))
+    gmb = write(tmp_path / "a.csv", bom + gmb_text.encode("utf-8"))
+    plain = write(tmp_path / "plain.csv", gmb_text.encode("utf-8"))
+    tutorial = write(tmp_path / "ner.csv", bom + b",sentence_idx,word,tag\n0,1,Caf\xc3\xa9,O\n1,1,Paris,B-geo\n2,2,Lima,B-geo\n")
+    conll = write(tmp_path / "c.conll", bom + b"Paris NNP B-geo\nis VBZ O\n\nLima NNP B-geo\n")
+    for blocksize in (None, 100):
+        rows = compute_rows(read_corpus(str(gmb), encoding=encoding, blocksize=blocksize))
+        expected = compute_rows(read_corpus(str(plain), encoding=encoding, blocksize=blocksize))
+        assert rows["reason"].isna().all()
+        pd.testing.assert_frame_equal(rows.drop(columns=["sentence_id", "source_file"]),
+                                      expected.drop(columns=["sentence_id", "source_file"]))
+    rows = compute_rows(read_corpus(str(tutorial), encoding=encoding))
+    assert rows["word"].tolist() == ["Café", "Paris", "Lima"] and rows["reason"].isna().all()
+    rows = compute_rows(read_corpus(str(conll), encoding=encoding))
+    assert rows["word"].tolist() == ["Paris", "is", "Lima"] and rows["sentence_id"].iat[0] == "c.conll#L1"
