@@ -146,9 +146,26 @@ def read_manifest(path: str | Path) -> dict:
     return json.loads(manifest.read_text(encoding="utf-8"))
 
 
+def _load_model_safely(path: Path):
+    """The bundle's model, loaded with ``safe_mode=True``; a file Keras refuses (a
+    Lambda layer, i.e. code) or cannot read is one :class:`BundleError`."""
+    import zipfile
+
+    from nerbatch.model.tagger import load_tagger
+
+    try:
+        return load_tagger(path / MODEL_FILE)
+    except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise BundleError(f"{path}: {MODEL_FILE} cannot be loaded safely: it holds code (a Lambda layer or "
+                              "similar) that safe_mode refuses to run; use a bundle written by nerbatch train") from None
+        raise BundleError(f"{path}: {MODEL_FILE} cannot be loaded ({first_line})") from None
+
+
 def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
     """Load a bundle; with ``verify``, check file hashes and the smoke predictions."""
-    from nerbatch.model.tagger import build_decoder, load_tagger
+    from nerbatch.model.tagger import build_decoder
 
     path = Path(path)
     manifest = read_manifest(path)
@@ -166,7 +183,7 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
                 f"{path}: its files give version {derived}, not {manifest['model_version']} as "
                 f"{MANIFEST_FILE} says: the model, vocabulary or config was changed after it was written"
             )
-    model = load_tagger(path / MODEL_FILE)
+    model = _load_model_safely(path)
     bundle = Bundle(
         path=path,
         version=manifest["model_version"],
