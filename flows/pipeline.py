@@ -85,9 +85,36 @@ def ner_pipeline(
     return _pipeline.with_options(task_runner=runner)(corpus, work_dir, documents, date, prepare, train, gpu)
 
 
+CORPUS_HELP = (
+    "A corpus is a token-labelled file: one word per row with its entity tag (IOB), in sentences. "
+    "The usual one is the Kaggle \"Annotated Corpus for Named Entity Recognition\" (ner_dataset.csv, "
+    "https://www.kaggle.com/datasets/abhinavwalia95/entity-annotated-corpus); download it and pass its path: "
+    "scripts/run-main.sh PATH/TO/ner_dataset.csv (or set NERBATCH_DATA=PATH/TO/ner_dataset.csv)."
+)
+
+
+def check_corpus(corpus: list[str]) -> str | None:
+    """Why ``corpus`` cannot be read, with what a corpus is and where to get one;
+    None when every path or glob names at least one file. Checked before Prefect
+    or Dask start, so a missing corpus costs a second, not a server start-up."""
+    from fsspec.core import url_to_fs
+
+    from nerbatch.corpus.readers import expand_paths
+    from nerbatch.errors import InputError
+
+    try:
+        for path in expand_paths(corpus):
+            if not url_to_fs(path)[0].exists(path):
+                raise InputError(path, "file not found")
+    except InputError as exc:
+        return f"error: {exc} (no corpus there)\n{CORPUS_HELP}"
+    return None
+
+
 def main() -> None:
     """``python -m flows.pipeline CORPUS... [--work-dir DIR] [--preset P] [--epochs N]``"""
     import argparse
+    import sys
 
     parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=ner_pipeline.__doc__)
     parser.add_argument("corpus", nargs="+", help="token-labelled corpus files, globs or URLs")
@@ -98,6 +125,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     parser.add_argument("--dask-address", default=None)
     args = parser.parse_args()
+    problem = check_corpus(args.corpus)
+    if problem:
+        print(problem, file=sys.stderr)
+        raise SystemExit(2)
     where = ner_pipeline(
         corpus=args.corpus, work_dir=args.work_dir, documents=args.documents, date=args.date,
         train=TrainConfig(preset=args.preset, epochs=args.epochs), dask_address=args.dask_address,
