@@ -228,10 +228,27 @@ def evaluate(
         json_out.write_text(json.dumps(report, indent=1))
 
 
+def _predict_text(text: str | None, file: Path | None) -> str:
+    """The text ``predict`` tags: the argument, standard input for ``-``, or ``--file``
+    (an argument is limited by the OS to about 128 KiB; stdin and files are not)."""
+    from nerbatch.errors import InputError, reading
+
+    if (text is None) == (file is None):
+        raise InputError("<text>", "give the text as an argument, '-' to read standard input, or --file PATH (one of them)")
+    if file is not None:
+        with reading(str(file), also=(UnicodeDecodeError,)):
+            return file.read_text(encoding="utf-8")
+    if text == "-":
+        with reading("<stdin>", also=(UnicodeDecodeError,)):
+            return sys.stdin.read()
+    return text
+
+
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A model bundle directory.")],
-    text: Annotated[str, typer.Argument(help="Raw text to tag.")],
+    text: Annotated[Optional[str], typer.Argument(help="Raw text to tag; '-' reads standard input.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Read the text from this file (UTF-8).")] = None,
 ) -> None:
     """Tag a piece of raw text and print its tokens and entities."""
     from rich.table import Table
@@ -241,6 +258,7 @@ def predict(
     from nerbatch.tokenize import Tokenizer
 
     try:
+        text = _predict_text(text, file)
         loaded = load_bundle(bundle)
     except NerbatchError as exc:
         _fail(exc)

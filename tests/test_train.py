@@ -281,3 +281,20 @@ def test_cli_evaluate_unknown_tags_is_one_line_and_allowed_with_a_warning(traine
     allowed = run_cli("evaluate", str(trained.bundle_dir), str(prepared_other_tag_set), "--allow-unknown-tags")
     assert allowed.returncode == 0, allowed.stderr
     assert "warning: test split:" in allowed.stderr and "B-PER (" in allowed.stderr
+
+
+def test_cli_predict_reads_standard_input_and_files(trained, tmp_path):
+    text = "Angela Merkel visited Paris. The Red Cross met Tom Baker."
+    by_argument = run_cli("predict", str(trained.bundle_dir), text)
+    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+    by_file = run_cli("predict", str(trained.bundle_dir), "--file", str(tmp_path / "text.txt"))
+    by_stdin = subprocess.run([sys.executable, "-m", "nerbatch.cli", "predict", str(trained.bundle_dir), "-"], input=text,
+                              capture_output=True, text=True, timeout=300)
+    for result in (by_argument, by_file, by_stdin):
+        assert result.returncode == 0, result.stderr
+        assert "Angela/B-per Merkel/I-per visited/O Paris/B-geo ./O" in result.stdout
+    assert by_file.stdout == by_stdin.stdout == by_argument.stdout
+    neither = run_cli("predict", str(trained.bundle_dir))
+    assert neither.returncode == 2 and "'-' to read standard input, or --file PATH" in neither.stderr
+    missing = run_cli("predict", str(trained.bundle_dir), "--file", str(tmp_path / "nope.txt"))
+    assert missing.returncode == 2 and f"error: {tmp_path / 'nope.txt'}: file not found" in missing.stderr
