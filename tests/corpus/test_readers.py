@@ -316,3 +316,34 @@ def test_a_utf8_byte_order_mark_is_skipped_in_every_text_format(tmp_path, encodi
     assert rows["word"].tolist() == ["Café", "Paris", "Lima"] and rows["reason"].isna().all()
     rows = compute_rows(read_corpus(str(conll), encoding=encoding))
     assert rows["word"].tolist() == ["Paris", "is", "Lima"] and rows["sentence_id"].iat[0] == "c.conll#L1"
+
+
+def every_token_lines(n_sentences: int, *, long_every: int = 0) -> list[tuple[int, str, str]]:
+    """``(sentence key, word, tag)`` rows where every row carries its sentence key."""
+    rows = []
+    for s in range(1, n_sentences + 1):
+        n_tokens = 40 if long_every and s % long_every == 0 else 2 + s % 6
+        rows += [(s, f"Paris{s}" if t == 1 else f"w{s}_{t}", "B-geo" if t == 1 else "O") for t in range(n_tokens)]
+    return rows
+
+
+@pytest.mark.parametrize("layout", ["tutorial", "csv"])
+def test_every_token_layouts_are_independent_of_blocksize(tmp_path, layout):
+    rows = every_token_lines(60, long_every=7)
+    if layout == "tutorial":  # ner.csv: an unnamed index column, sentence_idx, word, tag, junk columns
+        text = ",sentence_idx,word,pos,tag,junk\n" + "".join(
+            f"{i},{s},{w},NN,{t},x\n" for i, (s, w, t) in enumerate(rows))
+        options = {}
+    else:  # a generic token table keyed on every row, in another column order
+        text = "tag,word,sent\n" + "".join(f"{t},{w},s{s}\n" for s, w, t in rows)
+        options = {"fmt": "csv", "sentence_column": "sent", "word_column": "word", "tag_column": "tag",
+                   "sentence_marker": "every-token"}
+    path = write(tmp_path / ("ner.csv" if layout == "tutorial" else "tokens.csv"), text)
+    whole = compute_rows(read_corpus(str(path), blocksize=None, **options))
+    assert whole["reason"].isna().all() and len(whole) == len(rows)
+    assert whole["sentence_id"].nunique() == 60
+    assert whole.groupby("sentence_id", sort=False)["token_index"].apply(lambda t: list(t) == list(range(len(t)))).all()
+    for blocksize in (64, 200, 1000):  # block edges fall inside sentences; 40-token sentences span several blocks
+        read = read_corpus(str(path), blocksize=blocksize, **options)
+        assert read.rows.npartitions > 3
+        pd.testing.assert_frame_equal(compute_rows(read), whole)
