@@ -111,6 +111,25 @@ def check_corpus(corpus: list[str]) -> str | None:
     return None
 
 
+def check_work_dir(work_dir: str, corpus: list[str]) -> str | None:
+    """Why the pipeline may not replace its output folders under ``work_dir``
+    (``prepared/``, ``model/``: see :func:`nerbatch.staging.check_replaceable`), or None."""
+    from nerbatch.bundle import MANIFEST_FILE
+    from nerbatch.errors import OutputDirectoryError
+    from nerbatch.prepare import REPORT_FILE
+    from nerbatch.staging import check_replaceable
+
+    work = Path(work_dir).absolute()
+    try:
+        check_replaceable(work / "prepared", marker=REPORT_FILE, command="prepare", inputs=corpus,
+                          option="--work-dir", overwrite_option=None)
+        check_replaceable(work / "model", marker=MANIFEST_FILE, command="train", inputs=[work / "prepared"],
+                          option="--work-dir", overwrite_option=None)
+    except OutputDirectoryError as exc:
+        return f"error: {exc}"
+    return None
+
+
 def main() -> None:
     """``python -m flows.pipeline CORPUS... [--work-dir DIR] [--preset P] [--epochs N]``"""
     import argparse
@@ -125,7 +144,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     parser.add_argument("--dask-address", default=None)
     args = parser.parse_args()
-    problem = check_corpus(args.corpus)
+    problem = check_corpus(args.corpus) or check_work_dir(args.work_dir, args.corpus)
     if problem:
         print(problem, file=sys.stderr)
         raise SystemExit(2)

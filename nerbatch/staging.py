@@ -93,6 +93,7 @@ def check_replaceable(
     inputs: Iterable[str | os.PathLike] = (),
     overwrite: bool = False,
     option: str = "--out",
+    overwrite_option: str | None = "--overwrite",
 ) -> None:
     """Refuse, before any work, an output directory that replacing would destroy
     data in. Raises :class:`OutputDirectoryError` (one line naming the path and
@@ -102,7 +103,9 @@ def check_replaceable(
     holds ``marker`` (our own earlier output of ``command``: ``prepare_report.json``,
     ``bundle.json``); any other directory only with ``overwrite``. Never, even
     with ``overwrite``: a file; ``/``, ``$HOME``, the current directory or a
-    folder above one of them; a folder holding one of ``inputs``.
+    folder above one of them; a folder holding one of ``inputs``. ``option`` and
+    ``overwrite_option`` name the caller's ways out in the message (None: no
+    overwrite option to offer).
     """
     given = Path(target).expanduser()
     if not given.exists() and not given.is_symlink():
@@ -110,8 +113,11 @@ def check_replaceable(
     if not given.is_dir():
         raise OutputDirectoryError(f"{given}: is a file, not an output folder; give {option} a folder name")
     resolved = given.resolve()
-    protected = {Path("/"): "the root folder", Path.home().resolve(): "your home folder",
-                 Path.cwd().resolve(): "the current folder"}
+    protected = {Path("/"): "the root folder", Path.cwd().resolve(): "the current folder"}
+    try:
+        protected[Path.home().resolve()] = "your home folder"
+    except RuntimeError:  # no HOME and no password entry: no home folder to protect
+        pass
     for folder, what in protected.items():
         if _is_within(folder, resolved):
             where = what if folder == resolved else f"a folder above {what} ({folder})"
@@ -131,7 +137,8 @@ def check_replaceable(
     except OSError as exc:
         raise OutputDirectoryError(f"{given}: cannot be read ({_why(exc)})") from None
     if not empty:
+        overwriting = (f", or pass {overwrite_option} (in a flow: overwrite=true) to replace it and all it holds"
+                       if overwrite_option else "")
         raise OutputDirectoryError(
-            f"{given}: exists and is not an earlier {command} output (no {marker}); "
-            f"give {option} a new folder, or pass --overwrite (in a flow: overwrite=true) to replace it and all it holds"
+            f"{given}: exists and is not an earlier {command} output (no {marker}); give {option} a new folder{overwriting}"
         )
