@@ -37,6 +37,12 @@ def make_staging_dir(target: Path) -> Path:
     return staging
 
 
+def check_writable(target: Path) -> None:
+    """Fail now, with one :class:`OutputDirectoryError`, if a staging sibling of
+    ``target`` cannot be created (before hours of work that would end there)."""
+    make_staging_dir(target).rmdir()
+
+
 def _why(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
 
@@ -47,10 +53,15 @@ def replace_directory(staging: Path, target: Path) -> None:
 
     Callers check ``target`` with :func:`check_replaceable` before any work."""
     trash = None
-    if target.exists():
-        trash = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        target.rename(trash)
-    staging.rename(target)
+    try:
+        if target.exists():
+            trash = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            target.rename(trash)
+        staging.rename(target)
+    except OSError as exc:  # a mount point, a busy folder, a read-only file system
+        if trash is not None and trash.exists() and not target.exists():
+            trash.rename(target)  # the old version stays where it was
+        raise OutputDirectoryError(f"{target}: cannot be replaced ({_why(exc)})") from None
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
 

@@ -27,7 +27,7 @@ from nerbatch.errors import InputError
 from nerbatch.evaluate import score_entities
 from nerbatch.inference import Predictor
 from nerbatch.scoring import evaluate_split, load_split
-from nerbatch.staging import check_replaceable
+from nerbatch.staging import check_replaceable, check_writable
 from nerbatch.vocab import Vocabulary
 from nerbatch.weight_averaging import WeightAverage
 
@@ -99,6 +99,7 @@ def train_tagger(
     started = time.perf_counter()
     inputs = [prepared, *([config.tagger["pretrained_vectors"]] if config.tagger.get("pretrained_vectors") else [])]
     check_replaceable(bundle_dir, marker=MANIFEST_FILE, command="train", inputs=inputs, overwrite=overwrite)
+    check_writable(Path(bundle_dir))
     sentences_dir, vocab_path = resolve_prepared(prepared)
     vocab = Vocabulary.load(vocab_path)
     n_train, n_train_tokens = count_split(sentences_dir, "train")

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dask
@@ -191,3 +192,13 @@ def test_cli_train_refusal_is_one_line(tmp_path, prepared_synthetic):
     assert result.stderr.splitlines()[-1].startswith(f"error: {other}: exists and is not an earlier train output")
     assert "--overwrite" in result.stderr and "Traceback" not in result.stderr
     assert snapshot(other) == {"notes.md": b"old"}
+
+
+def test_train_refuses_an_unwritable_bundle_folder_before_training(tmp_path, prepared_synthetic):
+    from nerbatch.train import TrainConfig, train_tagger
+
+    blocker = write(tmp_path / "blocker", "a file where a folder should be")
+    started = time.monotonic()
+    with pytest.raises(OutputDirectoryError, match=r"blocker/bundle: cannot create the folder it goes in"):
+        train_tagger(prepared_synthetic, blocker / "bundle", TrainConfig(**{**TINY, "epochs": 30}))
+    assert time.monotonic() - started < 5  # refused before building or training a model
