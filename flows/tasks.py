@@ -56,9 +56,9 @@ def where_am_i() -> str:
 
 
 @task(name="prepare", retries=2, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_unless_bad_input)
-def prepare_task(inputs: list[str], out_dir: str, options: PrepareOptions) -> PrepareReport:
+def prepare_task(inputs: list[str], out_dir: str, options: PrepareOptions, overwrite: bool = False) -> PrepareReport:
     with cluster():
-        report = prepare_corpus(inputs, out_dir, options)
+        report = prepare_corpus(inputs, out_dir, options, overwrite=overwrite)
     get_run_logger().info(report.summary())
     create_markdown_artifact(
         key="prepare-report",
@@ -69,11 +69,12 @@ def prepare_task(inputs: list[str], out_dir: str, options: PrepareOptions) -> Pr
 
 
 @task(name="train", retries=1, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_unless_bad_input)
-def train_task(prepared_dir: str, bundle_dir: str, config: TrainConfig) -> dict:
+def train_task(prepared_dir: str, bundle_dir: str, config: TrainConfig, overwrite: bool = False) -> dict:
     logger = get_run_logger()
     worker = where_am_i()
     logger.info("training on %s", worker)
-    result = train_tagger(prepared_dir, bundle_dir, config, on_epoch=lambda row: logger.info("%s", describe_epoch(row)))
+    result = train_tagger(prepared_dir, bundle_dir, config, on_epoch=lambda row: logger.info("%s", describe_epoch(row)),
+                          overwrite=overwrite)
     rows = []
     for split in ("validation", "test"):
         s = result.metrics[split]["scores"]

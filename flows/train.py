@@ -16,11 +16,11 @@ class NoGpuWorker(NerbatchError):
     """gpu=True, but no Dask worker offers a GPU resource: the task would wait forever."""
 
 
-def submit_training(prepared_dir: str, bundle_dir: str, config: TrainConfig, gpu: bool):
+def submit_training(prepared_dir: str, bundle_dir: str, config: TrainConfig, gpu: bool, overwrite: bool = False):
     """Submit the training task; with ``gpu``, only a worker started with
     ``--resources GPU=1`` may run it (the annotation works with ``.submit`` only)."""
     if not gpu:
-        return train_task.submit(prepared_dir, bundle_dir, config)
+        return train_task.submit(prepared_dir, bundle_dir, config, overwrite)
     # The flow's own Dask client (``.client`` starts the cluster on first use).
     # Not ``get_dask_client()``: in a flow body it needs a client the runner only
     # creates at the first ``.submit`` (AttributeError on ``None`` before that).
@@ -30,12 +30,12 @@ def submit_training(prepared_dir: str, bundle_dir: str, config: TrainConfig, gpu
         raise NoGpuWorker("gpu=True but no Dask worker has a GPU resource; start one with "
                           "`dask worker ADDRESS --resources GPU=1` or pass gpu=False")
     with dask.annotate(resources={"GPU": 1}):
-        return train_task.submit(prepared_dir, bundle_dir, config)
+        return train_task.submit(prepared_dir, bundle_dir, config, overwrite)
 
 
 @flow(name="train-tagger-run")
-def _train(prepared_dir: str, bundle_dir: str, config: TrainConfig, gpu: bool) -> dict:
-    return submit_training(prepared_dir, bundle_dir, config, gpu).result()
+def _train(prepared_dir: str, bundle_dir: str, config: TrainConfig, gpu: bool, overwrite: bool) -> dict:
+    return submit_training(prepared_dir, bundle_dir, config, gpu, overwrite).result()
 
 
 @flow(name="train-tagger")
@@ -45,6 +45,11 @@ def train_tagger_flow(
     config: TrainConfig = TrainConfig(),
     gpu: bool = False,
     dask_address: str | None = None,
+    overwrite: bool = False,
 ) -> dict:
-    """A ``prepare`` output -> a model bundle (model, vocab, config, metrics, report)."""
-    return _train.with_options(task_runner=dask_task_runner(dask_address))(prepared_dir, bundle_dir, config, gpu)
+    """A ``prepare`` output -> a model bundle (model, vocab, config, metrics, report).
+
+    ``bundle_dir`` is replaced as a whole: it must be new, empty or an earlier
+    bundle, or ``overwrite`` must be set (never a file or an input's folder)."""
+    runner = dask_task_runner(dask_address)
+    return _train.with_options(task_runner=runner)(prepared_dir, bundle_dir, config, gpu, overwrite)

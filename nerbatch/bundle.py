@@ -16,8 +16,11 @@
 
 The version id is a content hash of ``model.keras``, ``vocab.json``,
 ``config.json`` and the vector table; every tagged output row carries it. Loading checks the file
-hashes and re-tags the smoke sentences, so a corrupted bundle or a library
-upgrade that changes predictions fails loudly instead of tagging quietly wrong.
+hashes, re-derives the version id from the files, and re-tags the smoke
+sentences, so a corrupted or edited bundle or a library upgrade that changes
+predictions fails loudly instead of tagging quietly wrong. The hashes prove
+integrity, not origin (nothing is signed); ``safe_mode`` is the defence
+against a malicious model file.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 from nerbatch import __version__
 from nerbatch.checksums import file_sha256
 from nerbatch.errors import NerbatchError
+from nerbatch.model.vectors import VECTOR_WORDS_FILE, VECTORS_FILE
 from nerbatch.staging import replace_directory, staging_dir_for
 from nerbatch.vocab import Vocabulary
 
@@ -42,11 +46,20 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
 SMOKE_FILE = "smoke.json"
 MANIFEST_FILE = "bundle.json"
-VERSIONED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE)
+VERSIONED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, VECTORS_FILE, VECTOR_WORDS_FILE)
 
 
 class BundleError(NerbatchError):
     """A bundle is missing, incomplete, altered, or predicts differently than when saved."""
+
+
+def content_version(folder: Path) -> str:
+    """The version id of the bundle files in ``folder``: a hash of the hashes of
+    the ``VERSIONED_FILES`` it holds (in that order, so an optional file changes
+    nothing for bundles without it). Written by :func:`write_bundle`, re-derived
+    by :func:`load_bundle`."""
+    hashes = [file_sha256(folder / name)[1] for name in VERSIONED_FILES if (folder / name).exists()]
+    return "m-" + hashlib.sha256("".join(hashes).encode()).hexdigest()[:12]
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -84,9 +97,9 @@ def write_bundle(
         without_training_state(model).save(staging / MODEL_FILE)
         vocab.save(staging / VOCAB_FILE)
         _write_json(staging / CONFIG_FILE, config)
-        versioned = VERSIONED_FILES + (vectors.save(staging) if vectors is not None else ())
-        hashes = {name: file_sha256(staging / name)[1] for name in versioned}
-        version = "m-" + hashlib.sha256("".join(hashes[n] for n in versioned).encode()).hexdigest()[:12]
+        if vectors is not None:
+            vectors.save(staging)
+        version = content_version(staging)
         _write_json(staging / METRICS_FILE, {"model_version": version, **metrics})
         _write_json(staging / HISTORY_FILE, history)
         _write_json(staging / SMOKE_FILE, smoke)
@@ -144,9 +157,26 @@ def read_manifest(path: str | Path) -> dict:
     return json.loads(manifest.read_text(encoding="utf-8"))
 
 
+def _load_model_safely(path: Path):
+    """The bundle's model, loaded with ``safe_mode=True``; a file Keras refuses (a
+    Lambda layer, i.e. code) or cannot read is one :class:`BundleError`."""
+    import zipfile
+
+    from nerbatch.model.tagger import load_tagger
+
+    try:
+        return load_tagger(path / MODEL_FILE)
+    except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise BundleError(f"{path}: {MODEL_FILE} cannot be loaded safely: it holds code (a Lambda layer or "
+                              "similar) that safe_mode refuses to run; use a bundle written by nerbatch train") from None
+        raise BundleError(f"{path}: {MODEL_FILE} cannot be loaded ({first_line})") from None
+
+
 def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
     """Load a bundle; with ``verify``, check file hashes and the smoke predictions."""
-    from nerbatch.model.tagger import build_decoder, load_tagger
+    from nerbatch.model.tagger import build_decoder
     from nerbatch.model.vectors import WordVectors
 
     path = Path(path)
@@ -157,7 +187,15 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
                 raise BundleError(f"{path}: {name} is missing")
             if file_sha256(path / name)[1] != expected:
                 raise BundleError(f"{path}: {name} does not match its hash in {MANIFEST_FILE}")
-    model = load_tagger(path / MODEL_FILE)
+        # The hashes in bundle.json can be rewritten along with the files; the version id
+        # every output row carries cannot, without the change showing here.
+        derived = content_version(path)
+        if derived != manifest["model_version"]:
+            raise BundleError(
+                f"{path}: its files give version {derived}, not {manifest['model_version']} as "
+                f"{MANIFEST_FILE} says: the model, vocabulary, config or vectors were changed after it was written"
+            )
+    model = _load_model_safely(path)
     config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     vectors_source = config["tagger"].get("vectors")
     bundle = Bundle(

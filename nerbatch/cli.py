@@ -56,7 +56,7 @@ def _compute_with_progress(client, show: bool | None):
 @app.command()
 def prepare(
     inputs: Annotated[list[str], typer.Argument(help="Files, globs or fsspec URLs of token-labelled corpora.")],
-    out: Annotated[Path, typer.Option("--out", help="Output directory (replaced as a whole).")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (replaced as a whole: new, empty or an earlier prepare output).")],
     format: Annotated[str, typer.Option("--format", help="auto, gmb, tutorial, conll, csv or parquet.")] = "auto",
     encoding: Annotated[Optional[str], typer.Option(help="Text encoding (default: latin-1 for gmb/tutorial, utf-8 otherwise).")] = None,
     sentence_column: Annotated[Optional[str], typer.Option(help="csv/parquet: the sentence key column.")] = None,
@@ -72,6 +72,7 @@ def prepare(
     max_vocab_size: Annotated[Optional[int], typer.Option(help="Keep at most this many words.")] = None,
     blocksize: Annotated[str, typer.Option(help="Bytes per read block, e.g. 64MiB, or 'none' for one per file.")] = "8MiB",
     strict: Annotated[bool, typer.Option("--strict", help="Fail (and write nothing) if any line is rejected.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out even if it holds something else.")] = False,
     dask_address: Annotated[Optional[str], typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="Use this Dask scheduler instead of a LocalCluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker threads (default: one per core).")] = None,
     progress: Annotated[Optional[bool], typer.Option(help="Show a progress bar (default: on a terminal).")] = None,
@@ -112,7 +113,7 @@ def prepare(
         _fail(exc)
     try:
         with dask_client(dask_address, n_workers=workers, threads=True) as client:
-            report = prepare_corpus(inputs, out, options, compute=_compute_with_progress(client, progress))
+            report = prepare_corpus(inputs, out, options, overwrite=overwrite, compute=_compute_with_progress(client, progress))
     except NerbatchError as exc:
         _fail(exc)
     print(report.summary())
@@ -121,7 +122,7 @@ def prepare(
 @app.command()
 def train(
     prepared: Annotated[Path, typer.Argument(help="A `prepare` output directory (or its sentences/).")],
-    out: Annotated[Path, typer.Option("--out", help="Bundle directory to write (replaced as a whole).")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle directory to write (replaced as a whole: new, empty or an earlier bundle).")],
     preset: Annotated[str, typer.Option(help="default, seed (the tutorial's network) or tiny.")] = "default",
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation F1).")] = 30,
     batch_size: Annotated[int, typer.Option()] = 16,
@@ -140,6 +141,7 @@ def train(
     set_: Annotated[list[str], typer.Option("--set", help="Tagger hyper-parameter override KEY=JSON, e.g. --set lstm_units=[200]. Repeatable.")] = [],
     mixed_precision: Annotated[bool, typer.Option("--mixed-precision", help="float16 compute (GPU).")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out even if it holds something else.")] = False,
 ) -> None:
     """Train the BiLSTM-CRF and write a model bundle (model, vocab, config, metrics, report)."""
     import json
@@ -165,7 +167,7 @@ def train(
             weight_averaging=weight_averaging or None, patience=patience, seed=seed, mixed_precision=mixed_precision,
         )
         config.tagger_config()  # reject bad overrides before any work
-        result = train_tagger(prepared, out, config, progress=progress)
+        result = train_tagger(prepared, out, config, progress=progress, overwrite=overwrite)
     except (NerbatchError, ValueError) as exc:
         _fail(exc)
     test = result.metrics["test"]["scores"]
@@ -186,6 +188,10 @@ def evaluate(
         Optional[Path],
         typer.Option(help="Another bundle (e.g. the one in production): also print the F1 difference with a 95% interval."),
     ] = None,
+    allow_unknown_tags: Annotated[
+        bool,
+        typer.Option("--allow-unknown-tags", help="Score even if gold tags are unknown to the model (they count as missed)."),
+    ] = False,
 ) -> None:
     """Score a bundle on a split: per-type table, entity P/R/F1, calibration.
 
@@ -197,10 +203,16 @@ def evaluate(
     from nerbatch.significance import paired_bootstrap_f1
 
     try:
-        version, result = evaluate_bundle(bundle, prepared, split, mode=mode)
-        other = evaluate_bundle(against, prepared, split, mode=mode) if against else None
+        version, result = evaluate_bundle(bundle, prepared, split, mode=mode, allow_unknown_tags=allow_unknown_tags)
+        other = (evaluate_bundle(against, prepared, split, mode=mode, allow_unknown_tags=allow_unknown_tags)
+                 if against else None)
     except (NerbatchError, ValueError) as exc:  # ValueError: an unknown --mode, tags outside the strict scheme
         _fail(exc)
+    if result.unknown_gold_tags:
+        from nerbatch.scoring import describe_unknown_tags
+
+        err.print(f"[bold yellow]warning:[/] {split} split: {describe_unknown_tags(result.unknown_gold_tags)}; "
+                  "their entities count as missed", highlight=False)
     scores = result.scores
     print(f"{split} ({scores.n_sentences:,} sentences, {scores.n_tokens:,} tokens), model {version}, mode {mode}")
     print(scores.format_table())
@@ -218,10 +230,27 @@ def evaluate(
         json_out.write_text(json.dumps(report, indent=1))
 
 
+def _predict_text(text: str | None, file: Path | None) -> str:
+    """The text ``predict`` tags: the argument, standard input for ``-``, or ``--file``
+    (an argument is limited by the OS to about 128 KiB; stdin and files are not)."""
+    from nerbatch.errors import InputError, reading
+
+    if (text is None) == (file is None):
+        raise InputError("<text>", "give the text as an argument, '-' to read standard input, or --file PATH (one of them)")
+    if file is not None:
+        with reading(str(file), also=(UnicodeDecodeError,)):
+            return file.read_text(encoding="utf-8")
+    if text == "-":
+        with reading("<stdin>", also=(UnicodeDecodeError,)):
+            return sys.stdin.read()
+    return text
+
+
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A model bundle directory.")],
-    text: Annotated[str, typer.Argument(help="Raw text to tag.")],
+    text: Annotated[Optional[str], typer.Argument(help="Raw text to tag; '-' reads standard input.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Read the text from this file (UTF-8).")] = None,
 ) -> None:
     """Tag a piece of raw text and print its tokens and entities."""
     from rich.table import Table
@@ -231,6 +260,7 @@ def predict(
     from nerbatch.tokenize import Tokenizer
 
     try:
+        text = _predict_text(text, file)
         loaded = load_bundle(bundle)
     except NerbatchError as exc:
         _fail(exc)

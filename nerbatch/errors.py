@@ -41,3 +41,9 @@ def reading(
         raise error(path, "file not found") from None
     except (OSError, EOFError, *also) as exc:
         raise error(path, f"cannot be read ({exc.__class__.__name__}: {exc})") from None
+
+
+class OutputDirectoryError(NerbatchError):
+    """An output directory cannot be (re)placed without destroying something that
+    is not ours: a file, a folder with other content, an input, ``/``, ``$HOME``,
+    the current directory; or it cannot be written at all."""

@@ -10,6 +10,7 @@ atomic, which object stores do not offer)::
     _staging/dt=2026-11-24/<run_id>-<uuid8>/        one per attempt, never reused
     _staging/dt=2026-11-24/_PUBLISHING              names the attempt being published
     _trash/dt=2026-11-24/<attempt>/<dataset>/       previous versions, removed after
+    (``_staging/`` and ``_trash/`` are removed once empty: a finished run leaves neither)
 
 Readers (``pd.read_parquet(root / "entities")``, pyarrow datasets with hive
 partitioning) ignore files and folders whose names start with ``_`` or ``.``, so
@@ -74,6 +75,7 @@ from pydantic import BaseModel, ConfigDict
 
 import nerbatch
 from nerbatch.documents import InputFile
+from nerbatch.errors import OutputDirectoryError
 from nerbatch.tables import DOCUMENT_REJECT_SCHEMA, ENTITY_SCHEMA, TAGGED_TOKEN_SCHEMA
 
 #: The datasets of a date partition and the schema each part file must have.
@@ -267,9 +269,21 @@ def _write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _make_dirs(path: Path, *, exist_ok: bool = True) -> None:
+    """``mkdir -p``, tolerating a run of another date that removes an empty
+    ``_staging/`` or ``_trash/`` between the creation of a parent and its child."""
+    for attempt in range(3):
+        try:
+            path.mkdir(parents=True, exist_ok=exist_ok)
+            return
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+
+
 def _move(source: Path, target: Path) -> None:
     """Rename a folder (atomic on one filesystem); ``target`` must not exist."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_dirs(target.parent)
     os.rename(source, target)
     _fsync_dir(target.parent)
     _fsync_dir(source.parent)
@@ -302,8 +316,13 @@ def date_lock(
     base = _root(root)
     date_text = _date_text(date)
     path = base / "_locks" / f"{_partition(date_text)}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
+    try:  # the first write under the output root: an unwritable root shows here
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise OutputDirectoryError(f"{base}: cannot write the output here ({exc.strerror or type(exc).__name__}: "
+                                   f"{exc.filename or path})") from None
+    with handle:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -339,7 +358,7 @@ def begin_partition(root: str | os.PathLike, date: str | dt.date, run_id: str) -
     recover_partition(base, date_text)
     clean_stale_staging(base, date_text)
     staging = Staging(base, date_text, run_id, f"{run_id}-{uuid.uuid4().hex[:8]}", time.time())
-    staging.path.mkdir(parents=True)
+    _make_dirs(staging.path, exist_ok=False)
     return staging
 
 
@@ -506,6 +525,9 @@ def _publish(root: Path, date: str, attempt: str, manifest: Manifest, hook: Hook
     shutil.rmtree(staged, ignore_errors=True)
     shutil.rmtree(_trash_dir(root, date), ignore_errors=True)
     _remove_if_empty(_staging_dir(root, date))
+    # A successful run leaves only the layout readers know (no empty _staging/ or _trash/).
+    _remove_if_empty(root / "_staging")
+    _remove_if_empty(root / "_trash")
     _call(hook, "cleaned")
 
 

@@ -34,7 +34,7 @@ from nerbatch.corpus.readers import DEFAULT_BLOCKSIZE, CorpusPiece, expand_paths
 from nerbatch.corpus.sentences import SplitFractions, group_sentence_table
 from nerbatch.corpus.statistics import MAX_EXAMPLES, CorpusCounts, count_partition, merge_counts
 from nerbatch.errors import InputError, StrictModeError
-from nerbatch.staging import replace_directory, staging_dir_for
+from nerbatch.staging import check_replaceable, make_staging_dir, replace_directory
 from nerbatch.tables import REJECT_SCHEMA, SPLITS, TOKEN_SCHEMA
 from nerbatch.vocab import Vocabulary
 
@@ -117,13 +117,19 @@ def prepare_corpus(
     out_dir: str | Path,
     options: PrepareOptions = PrepareOptions(),
     *,
+    overwrite: bool = False,
     compute: Callable[..., tuple] = dask.compute,
 ) -> PrepareReport:
     """Read, validate, group, split and count a corpus on the current Dask scheduler.
 
-    ``compute`` runs the write graph (the CLI passes one with a progress bar).
-    Raises :class:`InputError` for unusable inputs and :class:`StrictModeError`
-    when ``options.strict`` and any line was rejected (nothing is written then).
+    ``out_dir`` is replaced as a whole, so it must be new, empty or an earlier
+    ``prepare`` output (``overwrite`` allows any other folder; never a file, an
+    input's folder, ``/``, ``$HOME`` or the current folder: see
+    :func:`nerbatch.staging.check_replaceable`). ``compute`` runs the write graph
+    (the CLI passes one with a progress bar). Raises :class:`InputError` for
+    unusable inputs, :class:`OutputDirectoryError` for an output folder it may not
+    replace, and :class:`StrictModeError` when ``options.strict`` and any line was
+    rejected (nothing is written then).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -134,15 +140,17 @@ def prepare_corpus(
     all_inputs = list(dict.fromkeys([*inputs, *split_of]))
     if not all_inputs:
         raise InputError("<inputs>", "no input files given")
+    check_replaceable(out_dir, marker=REPORT_FILE, command="prepare", inputs=[*all_inputs, *expand_paths(all_inputs)],
+                      overwrite=overwrite)
     layout_options = options.model_dump(
         include={"encoding", "sentence_column", "word_column", "tag_column", "sentence_marker", "conll_tag_column", "delimiter"}
     )
     read = read_corpus(all_inputs, fmt=options.format, blocksize=options.blocksize, split_of=split_of, **layout_options)
     fixed = {f.label: f.split for f in read.files if f.split}
 
-    staging = staging_dir_for(out_dir)
+    staging = make_staging_dir(out_dir)
     try:
-        (staging / SENTENCES_DIR).mkdir(parents=True)
+        (staging / SENTENCES_DIR).mkdir()
         (staging / REJECTS_DIR).mkdir()
         # One task per piece reads, groups, writes and counts it, in Arrow throughout.
         write = dask.delayed(write_piece)

@@ -37,6 +37,7 @@ from nerbatch.documents import (
     read_part,
     split_rejects,
 )
+from nerbatch.errors import NerbatchError
 from nerbatch.outputs import (
     RUN_ID_PATTERN,
     Manifest,
@@ -225,6 +226,17 @@ def tag_partition(
     )
 
 
+def tag_partition_or_refusal(indexed: tuple[int, DocumentPart], **kwargs) -> PartitionResult | NerbatchError:
+    """:func:`tag_partition`, with a refusal (bad input, an unusable bundle) returned
+    instead of raised. Dask treats a raised exception as a crash and logs it on the
+    worker ("Compute Failed" and a traceback); a refusal is the user's business, and
+    the driver raises it as one line. Worker logs stay for real crashes."""
+    try:
+        return tag_partition(indexed, **kwargs)
+    except NerbatchError as exc:
+        return exc
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -277,13 +289,17 @@ def _tag_and_commit(
     parts = plan_documents(list(inputs), options.documents)
     first_seen = find_first_occurrences(parts, options.documents) if len(parts) > 1 else {}
     staging = begin_partition(out_root, options.date, run_id)
-    task = dask.delayed(tag_partition, pure=True)
+    task = dask.delayed(tag_partition_or_refusal, pure=True)
     tasks = [
         task(indexed, options=options, first_seen=first_seen, bundle_dir=bundle_dir, model_version=info.model_version,
              run_id=run_id, staging=staging, dask_key_name=f"tag-partition-{run_id}-{indexed[0]}")
         for indexed in enumerate(parts)
     ]
-    results: Sequence[PartitionResult] = compute(*tasks)
+    outcomes = compute(*tasks)
+    refusals = [r for r in outcomes if isinstance(r, NerbatchError)]
+    if refusals:
+        raise refusals[0]
+    results: Sequence[PartitionResult] = outcomes
     written: list[PartFile] = [p for r in results for p in r.parts]
     stage_seconds: Counter = Counter(info.timings)
     for r in results:

@@ -22,11 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nerbatch import __version__
 from nerbatch.batching import count_split, resolve_prepared, stream_batches
-from nerbatch.bundle import write_bundle
+from nerbatch.bundle import MANIFEST_FILE, write_bundle
 from nerbatch.errors import InputError
 from nerbatch.evaluate import score_entities
 from nerbatch.inference import Predictor
 from nerbatch.scoring import evaluate_split, load_split
+from nerbatch.staging import check_replaceable, check_writable
 from nerbatch.vocab import Vocabulary
 from nerbatch.weight_averaging import WeightAverage
 
@@ -90,22 +91,31 @@ def train_tagger(
     *,
     on_epoch: Callable[[dict], None] | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train on the ``train`` split, early-stop on ``validation`` entity F1,
-    evaluate on ``validation`` and ``test``, and write the bundle."""
+    evaluate on ``validation`` and ``test``, and write the bundle.
+
+    ``bundle_dir`` is replaced as a whole, so before any work it must be new,
+    empty or an earlier bundle (``overwrite``: any other folder, never a file,
+    an input's folder, ``/``, ``$HOME`` or the current folder)."""
     import keras
 
     from nerbatch.model.tagger import build_decoder, build_tagger, encode_sentences, input_names
-    from nerbatch.model.vectors import load_vectors
+    from nerbatch.model.vectors import BUILTIN_SOURCES, load_vectors
 
     started = time.perf_counter()
+    tagger_config = config.tagger_config()
+    vectors_file = tagger_config.vectors if tagger_config.vectors not in (None, *BUILTIN_SOURCES) else None
+    inputs = [prepared, *([vectors_file] if vectors_file else [])]
+    check_replaceable(bundle_dir, marker=MANIFEST_FILE, command="train", inputs=inputs, overwrite=overwrite)
+    check_writable(Path(bundle_dir))
     sentences_dir, vocab_path = resolve_prepared(prepared)
     vocab = Vocabulary.load(vocab_path)
     n_train, n_train_tokens = count_split(sentences_dir, "train")
     if n_train == 0:
         raise InputError(str(sentences_dir), "the train split is empty")
     keras.utils.set_random_seed(config.seed)
-    tagger_config = config.tagger_config()
     keys = input_names(tagger_config)
     vectors = load_vectors(tagger_config.vectors) if tagger_config.vectors else None
     if vectors is not None:

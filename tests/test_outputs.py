@@ -314,6 +314,27 @@ def test_validation_failures_publish_nothing(tmp_path: Path) -> None:
     assert read_committed_manifest(tmp_path, DATE).model_version == "v1"
 
 
+def test_a_failed_validation_leaves_no_publish_decision_and_recovery_keeps_the_previous_commit(tmp_path: Path) -> None:
+    first = publish(tmp_path, "v1")
+    staging = begin_partition(tmp_path, DATE, "bad")
+    parts = [write_part(staging, "entities", i, entities("v2", i)) for i in range(2)]
+    write_part(staging, "rejects", 0, rejects("v2"))  # written but never reported: validation must fail
+    with pytest.raises(PublishError, match="differ from the reported parts"):
+        commit_partition(staging, parts, info("v2"), expected_rows={"entities": 6})
+    # Nothing says "publish this attempt": no decision marker, no staged manifest or _SUCCESS...
+    assert not (tmp_path / "_staging" / f"dt={DATE}" / PUBLISHING).exists()
+    assert not (staging.path / "_manifest.json").exists() and not (staging.path / "_SUCCESS").exists()
+    # ...so the next run's recovery keeps v1 rather than rolling the failed batch forward.
+    assert recover_partition(tmp_path, DATE).commit_id == first.commit_id
+    assert is_already_done(tmp_path, DATE, info("v1").fingerprint)
+    for dataset in ("entities", "rejects"):
+        assert published_commit(tmp_path, dataset, DATE) == first.commit_id
+        assert visible(tmp_path, dataset) == expected("v1")[dataset]
+    second = begin_partition(tmp_path, DATE, "next")  # a new attempt clears the failed one
+    assert not staging.path.exists() and second.path.exists()
+    assert read_committed_manifest(tmp_path, DATE).commit_id == first.commit_id
+
+
 def test_write_part_enforces_the_dataset_schema(tmp_path: Path) -> None:
     staging = begin_partition(tmp_path, DATE, "run")
     with pytest.raises(ValueError, match=r"missing \['label'\]"):
@@ -397,3 +418,26 @@ def test_date_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None:
         holder.wait()
     with date_lock(tmp_path, DATE, timeout=0):  # no stale lock after a crash
         pass
+
+
+def test_tag_documents_waits_for_the_date_lock_and_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    """The tagging run itself takes the date lock (not only the library's lock function):
+    held here, a run of the same date waits ``lock_timeout`` and then refuses, having
+    written nothing. No model is needed: the lock comes before any tagging."""
+    import datetime as dt
+
+    from nerbatch.tag import TagOptions, tag_documents
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_text(json.dumps({"model_version": "m-000000000000", "files": {}}))
+    pd.DataFrame({"doc_id": ["d1"], "text": ["Angela Merkel visited Paris."]}).to_parquet(tmp_path / "dump.parquet")
+    out = tmp_path / "out"
+    options = TagOptions(date=dt.date.fromisoformat(DATE), lock_timeout=1.5)
+    with date_lock(out, DATE):
+        started = time.monotonic()
+        with pytest.raises(PublishError, match=rf"{DATE} is locked by pid {os.getpid()} .* \(waited 2s\)"):
+            tag_documents([str(tmp_path / "dump.parquet")], bundle, out, options)
+        waited = time.monotonic() - started
+    assert 1.5 <= waited < 10
+    assert sorted(p.name for p in out.iterdir()) == ["_locks"]  # nothing staged, nothing published

@@ -212,3 +212,65 @@ def test_worker_killed_mid_run_still_gives_every_entity_once(tmp_path, trained_s
         cluster.stop()
     assert "error" not in outcome, outcome.get("error")
     pd.testing.assert_frame_equal(read_dataset(tmp_path / "stormy", "entities"), expected)
+
+
+def test_successful_run_leaves_no_staging_or_trash_folder(tmp_path, trained_synthetic, dask_client_fixture):
+    write_dump(tmp_path / "dump", 10, 2)
+    inputs = [str(tmp_path / "dump" / "*.parquet")]
+    for force in (False, True):  # the forced rerun replaces the partition through _trash/
+        tag_documents(inputs, trained_synthetic.bundle_dir, tmp_path / "out", TagOptions(date=DATE, force=force))
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+            "_locks", "_manifests", "entities", "rejects", "tokens"]
+
+
+def lambda_bundle(source: Path, target: Path) -> Path:
+    """A copy of a bundle whose model.keras holds a Lambda layer (code), with bundle.json's
+    hashes and version rewritten to match: only safe_mode stands between it and running."""
+    import shutil
+
+    import keras
+
+    from nerbatch.bundle import content_version
+    from nerbatch.checksums import file_sha256
+
+    shutil.copytree(source, target)
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(target / "model.keras")
+    manifest = json.loads((target / "bundle.json").read_text())
+    manifest["files"]["model.keras"] = file_sha256(target / "model.keras")[1]
+    manifest["model_version"] = content_version(target)
+    (target / "bundle.json").write_text(json.dumps(manifest))
+    return target
+
+
+def test_a_bundle_holding_code_is_one_line_in_predict_and_tag(tmp_path, trained_synthetic):
+    bundle = lambda_bundle(trained_synthetic.bundle_dir, tmp_path / "lambda")
+    predicted = subprocess.run([sys.executable, "-m", "nerbatch.cli", "predict", str(bundle), "Angela Merkel visited Paris."],
+                               capture_output=True, text=True, timeout=300)
+    tagged = tag_cli("doc_id,text\n1,Angela Merkel visited Paris.\n", tmp_path, bundle)
+    for result in (predicted, tagged):
+        assert result.returncode == 2
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {bundle}: model.keras cannot be loaded safely"), result.stderr
+        assert "Traceback" not in result.stderr and "Compute Failed" not in result.stderr, result.stderr
+    assert not (tmp_path / "out" / "entities").exists()
+
+
+def test_an_unwritable_output_root_is_one_line(tmp_path, trained_synthetic):
+    (tmp_path / "out").write_text("a file where the output root should be")
+    result = tag_cli("doc_id,text\n1,Angela Merkel visited Paris.\n", tmp_path, trained_synthetic.bundle_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'out'}: cannot write the output here")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def test_a_read_only_output_root_is_one_line(tmp_path, trained_synthetic):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out").chmod(0o555)
+    try:
+        result = tag_cli("doc_id,text\n1,Angela Merkel visited Paris.\n", tmp_path, trained_synthetic.bundle_dir)
+    finally:
+        (tmp_path / "out").chmod(0o755)
+    assert result.returncode == 2 and "cannot write the output here" in result.stderr
+    assert "Traceback" not in result.stderr

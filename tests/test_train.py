@@ -92,6 +92,24 @@ def test_altered_bundle_is_refused(trained, tmp_path):
         load_bundle(copy)
 
 
+def test_a_tamper_that_keeps_predictions_but_rewrites_the_hashes_is_refused_by_the_version(trained, tmp_path):
+    import shutil
+
+    from nerbatch.checksums import file_sha256
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained.bundle_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["data"]["sentences"] = "/elsewhere/sentences"  # read by nothing at load or predict time
+    (copy / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((copy / "bundle.json").read_text())
+    manifest["files"]["config.json"] = file_sha256(copy / "config.json")[1]  # hashes rewritten to match
+    (copy / "bundle.json").write_text(json.dumps(manifest))
+    assert load_bundle(copy, verify=False).predictor().tag(SENTENCES)[0].tags == ["B-per", "I-per", "O", "B-geo", "O"]
+    with pytest.raises(BundleError, match=rf"its files give version m-\w+, not {trained.model_version} as bundle.json says"):
+        load_bundle(copy)
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nerbatch.cli", *args], capture_output=True, text=True, timeout=300)
 
@@ -307,3 +325,65 @@ def test_a_missing_bundle_folder_is_said_to_not_exist(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BundleError, match=r"empty: not a model bundle \(no bundle.json\)"):
         load_bundle(tmp_path / "empty")
+
+
+@pytest.fixture(scope="module")
+def prepared_other_tag_set(tmp_path_factory) -> Path:
+    """The synthetic corpus with another spelling of its tags (``B-PER`` for ``B-per``, ``B-LOC`` for ``B-geo``)."""
+    import dask
+
+    from nerbatch.prepare import PrepareOptions, prepare_corpus
+    from tests.synthetic import synthetic_sentences, write_gmb
+
+    renamed = {"B-per": "B-PER", "I-per": "I-PER", "B-geo": "B-LOC"}
+    sentences = [[(w, renamed.get(t, t)) for w, t in s] for s in synthetic_sentences(200, seed=4)]
+    root = tmp_path_factory.mktemp("other-tags")
+    write_gmb(root / "ner_dataset.csv", sentences)
+    with dask.config.set(scheduler="sync"):
+        prepare_corpus([str(root / "ner_dataset.csv")], root / "prepared", PrepareOptions())
+    return root / "prepared"
+
+
+def test_evaluate_refuses_gold_tags_the_model_does_not_know(trained, prepared_other_tag_set):
+    from nerbatch.errors import InputError
+    from nerbatch.scoring import evaluate_bundle, load_split
+
+    _, gold = load_split(prepared_other_tag_set / "sentences", "test")
+    count = {tag: sum(t == tag for ts in gold for t in ts) for tag in ("B-PER", "I-PER", "B-LOC")}
+    with pytest.raises(InputError) as info:
+        evaluate_bundle(trained.bundle_dir, prepared_other_tag_set, "test")
+    message = str(info.value)
+    for tag, n in count.items():
+        assert f"{tag} ({n:,})" in message
+    assert "B-org" not in message.split("(model tags")[0]  # a tag both sides know is not listed
+    assert "--allow-unknown-tags" in message
+    _, allowed = evaluate_bundle(trained.bundle_dir, prepared_other_tag_set, "test", allow_unknown_tags=True)
+    assert allowed.unknown_gold_tags == dict(sorted(count.items(), key=lambda kv: -kv[1]))
+    assert allowed.scores.per_type["PER"].recall == 0.0
+
+
+def test_cli_evaluate_unknown_tags_is_one_line_and_allowed_with_a_warning(trained, prepared_other_tag_set):
+    result = run_cli("evaluate", str(trained.bundle_dir), str(prepared_other_tag_set))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("error: ") and "B-PER (" in result.stderr
+    assert "Traceback" not in result.stderr
+    allowed = run_cli("evaluate", str(trained.bundle_dir), str(prepared_other_tag_set), "--allow-unknown-tags")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "warning: test split:" in allowed.stderr and "B-PER (" in allowed.stderr
+
+
+def test_cli_predict_reads_standard_input_and_files(trained, tmp_path):
+    text = "Angela Merkel visited Paris. The Red Cross met Tom Baker."
+    by_argument = run_cli("predict", str(trained.bundle_dir), text)
+    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+    by_file = run_cli("predict", str(trained.bundle_dir), "--file", str(tmp_path / "text.txt"))
+    by_stdin = subprocess.run([sys.executable, "-m", "nerbatch.cli", "predict", str(trained.bundle_dir), "-"], input=text,
+                              capture_output=True, text=True, timeout=300)
+    for result in (by_argument, by_file, by_stdin):
+        assert result.returncode == 0, result.stderr
+        assert "Angela/B-per Merkel/I-per visited/O Paris/B-geo ./O" in result.stdout
+    assert by_file.stdout == by_stdin.stdout == by_argument.stdout
+    neither = run_cli("predict", str(trained.bundle_dir))
+    assert neither.returncode == 2 and "'-' to read standard input, or --file PATH" in neither.stderr
+    missing = run_cli("predict", str(trained.bundle_dir), "--file", str(tmp_path / "nope.txt"))
+    assert missing.returncode == 2 and f"error: {tmp_path / 'nope.txt'}: file not found" in missing.stderr

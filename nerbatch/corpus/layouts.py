@@ -7,6 +7,7 @@ options, never from the code that parses.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from enum import Enum
@@ -73,6 +74,38 @@ TUTORIAL_LAYOUT = CsvLayout(
 )
 
 
+#: Byte-order marks of encodings whose lines cannot be found by their bytes.
+WIDE_BOMS = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32", codecs.BOM_UTF16_LE: "UTF-16",
+             codecs.BOM_UTF16_BE: "UTF-16"}
+
+
+def bom_length(head: bytes) -> int:
+    """Length of a UTF-8 byte-order mark at the start of ``head`` (0 without one)."""
+    return len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+
+
+def refuse_wide_bom(path: str, head: bytes) -> None:
+    """One clear error for a file that starts with a UTF-16 or UTF-32 byte-order mark."""
+    for bom, name in WIDE_BOMS.items():
+        if head.startswith(bom):
+            raise InputError(path, f"file is {name} (it starts with a {name} byte-order mark); "
+                                   f"convert it to UTF-8 first, e.g. iconv -f {name} -t UTF-8")
+
+
+def check_encoding(path: str, encoding: str) -> None:
+    """Refuse, with one line naming the file, an encoding Python does not know or
+    one the readers cannot use: they find lines, fields and blocks by their bytes,
+    so the encoding must write newlines and delimiters as ASCII does (UTF-8,
+    latin-1, cp1252 ... but not UTF-16 or UTF-32)."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(path, f"unknown encoding {encoding!r}") from None
+    if not "\n,;\t |".encode(encoding, errors="replace").endswith(b"\n,;\t |"):  # endswith: utf-8-sig adds a BOM
+        raise InputError(path, f"encoding {encoding} is not supported (lines are split on their bytes); "
+                               f"convert the file to UTF-8 first, e.g. iconv -f {encoding} -t UTF-8")
+
+
 def read_head(path: str, n_bytes: int = 64 * 1024) -> bytes:
     """The first bytes of a file, with a clear error if it cannot be opened."""
     with reading(path, also=(ValueError,)), fsspec.open(path, "rb") as f:
@@ -82,10 +115,11 @@ def read_head(path: str, n_bytes: int = 64 * 1024) -> bytes:
 def read_header(path: str, encoding: str, delimiter: str = ",") -> list[str]:
     """Column names from the first line of a delimited file."""
     head = read_head(path)
+    head = head[bom_length(head):]
     if not head.strip():
         raise InputError(path, "file is empty")
     first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
-    text = first_line.decode(encoding, errors="replace").lstrip("\ufeff")
+    text = first_line.decode(encoding, errors="replace")
     return next(csv.reader(io.StringIO(text), delimiter=delimiter))
 
 
@@ -102,9 +136,11 @@ def detect_format(path: str) -> CorpusFormat:
     if lowered.endswith((".parquet", ".pq")):
         return CorpusFormat.PARQUET
     head = read_head(path)
+    refuse_wide_bom(path, head)
+    head = head[bom_length(head):]
     if not head.strip():
         raise InputError(path, "file is empty")
-    first = head.split(b"\n", 1)[0].decode("latin-1").lstrip("\ufeff").strip()
+    first = head.split(b"\n", 1)[0].decode("latin-1").strip()
     if "," in first:
         header = next(csv.reader(io.StringIO(first)))
         names = set(header)

@@ -9,6 +9,7 @@ in input order (see ``blocks.py``), which ``group_sentences`` relies on.
 
 from __future__ import annotations
 
+import codecs
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,12 @@ from nerbatch.corpus.layouts import (
     ConllLayout,
     CorpusFormat,
     CsvLayout,
+    bom_length,
+    check_encoding,
     detect_format,
+    read_head,
     read_header,
+    refuse_wide_bom,
 )
 from nerbatch.corpus.lines import CsvColumns, parse_conll_lines, parse_csv_lines
 from nerbatch.corpus.tokens import ROW_SCHEMA, assemble_rows
@@ -146,12 +151,16 @@ def resolve_layout(
         ).items()
         if v is not None
     }
+    if encoding:
+        check_encoding(path, encoding)
+        if codecs.lookup(encoding).name == "utf-8-sig":
+            overrides["encoding"] = "utf-8"  # the readers skip a UTF-8 byte-order mark themselves
     if fmt is CorpusFormat.GMB:
         return GMB_LAYOUT.model_copy(update=overrides)
     if fmt is CorpusFormat.TUTORIAL:
         return TUTORIAL_LAYOUT.model_copy(update=overrides)
     if fmt is CorpusFormat.CONLL:
-        return ConllLayout(tag_column=conll_tag_column, encoding=encoding or "utf-8")
+        return ConllLayout(tag_column=conll_tag_column, encoding=overrides.get("encoding", "utf-8"))
     missing = [n for n in ("sentence_column", "word_column", "tag_column") if n not in overrides]
     if missing:
         raise InputError(path, f"format {fmt.value} needs the column mapping: " + ", ".join("--" + m.replace("_", "-") for m in missing))
@@ -180,13 +189,23 @@ def read_corpus(
     files: list[CorpusFile] = []
     notes: list[str] = []
     for path in paths:
+        if layout_options.get("encoding"):  # before detection, which reads the head as latin-1
+            check_encoding(path, layout_options["encoding"])
         file_fmt = detect_format(path) if fmt is CorpusFormat.AUTO else fmt
         if fmt is CorpusFormat.AUTO:
             notes.append(f"{labels[path]}: format {file_fmt.value} (detected)")
         options = layout_options
         if file_fmt is CorpusFormat.PARQUET and not options.get("sentence_column"):
             options = {"sentence_column": "sentence_id", "word_column": "word", "tag_column": "tag", **options}
+        head = b"" if file_fmt is CorpusFormat.PARQUET or path.lower().endswith(COMPRESSED_SUFFIXES) else read_head(path, 4)
+        refuse_wide_bom(path, head)
+        if bom_length(head) and not options.get("encoding"):
+            # A UTF-8 byte-order mark says the encoding louder than the format's default (latin-1).
+            options = {**options, "encoding": "utf-8"}
+            notes.append(f"{labels[path]}: encoding utf-8 (byte-order mark)")
         layout = resolve_layout(path, file_fmt, **options)
+        if file_fmt is not CorpusFormat.PARQUET:
+            check_encoding(path, layout.encoding)
         fs, _, (plain,) = get_fs_token_paths(path)
         files.append(CorpusFile(path, labels[path], file_fmt, layout, int(fs.size(plain)), (split_of or {}).get(path)))
 
@@ -227,6 +246,16 @@ def _header_length(path: str) -> int:
         return len(fh.readline())
 
 
+def _has_data_after(path: str, start: int, size: int, probe: int = 64 * 1024) -> bool:
+    """Is there anything but whitespace from byte ``start`` on? (Only the first
+    ``probe`` bytes are looked at: a longer tail counts as data.)"""
+    if start >= size:
+        return False
+    if size - start > probe:
+        return True
+    return bool(read_range(path, start, size).strip())
+
+
 def _plan_blocks(files: list[CorpusFile], blocksize: int | None) -> list[list[AlignedBlock | None]]:
     """Pass 1 for every splittable file, as one Dask computation."""
     plans: list = []
@@ -239,7 +268,12 @@ def _plan_blocks(files: list[CorpusFile], blocksize: int | None) -> list[list[Al
             raise InputError(f.path, "file is empty")
         compressed = f.path.lower().endswith(COMPRESSED_SUFFIXES)
         is_csv = isinstance(f.layout, CsvLayout)
-        data_start = _header_length(f.path) if is_csv and not compressed else 0
+        if compressed:
+            data_start = 0
+        else:  # after the header line of a CSV, after a UTF-8 byte-order mark of a CoNLL file
+            data_start = _header_length(f.path) if is_csv else bom_length(read_head(f.path, 3))
+        if is_csv and not compressed and not _has_data_after(f.path, data_start, f.size):
+            raise InputError(f.path, "file has a header but no token lines (as good as empty)")
         first_line = 2 if is_csv else 1
         if compressed:
             plans.append((None, data_start, first_line))
@@ -276,6 +310,7 @@ def read_piece(piece: CorpusPiece) -> pa.Table:
     if block.start < 0:  # a compressed file is read whole
         with fsspec.open(f.path, "rb", compression="infer") as fh:
             data = fh.read()
+        data = data[bom_length(data):]
         if isinstance(f.layout, CsvLayout):
             data = data.split(b"\n", 1)[1] if b"\n" in data else b""
     else:
@@ -300,6 +335,8 @@ def _read_parquet_file(f: CorpusFile) -> pa.Table:
             raise InputError(f.path, f"missing required column(s) {missing} (has {schema_names})")
         table = parquet.read(columns=wanted)
     n = table.num_rows
+    if n == 0:
+        raise InputError(f.path, "Parquet file has no rows (as good as empty)")
     frame = pa.table(
         {
             "line": pa.array(np.arange(1, n + 1, dtype=np.int64)),  # row number in the file

@@ -104,17 +104,20 @@ def _reject_reasons(frame: pa.Table, mode: str, ordinal: np.ndarray) -> np.ndarr
     parse_reason = frame.column("reason")
     parsed = ~_bool(pc.is_valid(parse_reason))
     empty_word = parsed & ~_bool(pc.not_equal(pc.utf8_trim(word, " \t\r\n"), ""))
+    # A NUL byte is never part of a real word (a binary or broken file): as bad as an empty word.
+    nul = parsed & ~empty_word & (_bool(pc.match_substring(word, "\x00")) | _bool(pc.match_substring(tag, "\x00")))
     # Few distinct tags: check the regex once per distinct tag.
     encoded = pc.dictionary_encode(tag).combine_chunks()
     valid_tag = np.append(_bool(pc.match_substring_regex(encoded.dictionary, TAG_PATTERN)), False)
     tag_ok = valid_tag[pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy()]  # null tag: not ok
-    bad_tag = parsed & ~empty_word & ~tag_ok
+    bad_tag = parsed & ~empty_word & ~nul & ~tag_ok
     no_key = parsed & ~_bool(pc.not_equal(frame.column("key"), "")) if mode == "every-token" else np.zeros(len(parsed), bool)
     orphan = ordinal == 0
-    if parsed.all() and not (empty_word.any() or bad_tag.any() or no_key.any() or orphan.any()):
+    if parsed.all() and not (empty_word.any() or nul.any() or bad_tag.any() or no_key.any() or orphan.any()):
         return None
     reason = parse_reason.to_numpy(zero_copy_only=False).astype(object)
     reason[empty_word] = "empty word"
+    reason[nul] = "NUL character in the word or tag"
     for i in np.flatnonzero(bad_tag):
         t = tag[i].as_py()
         reason[i] = f"invalid tag {t!r}" if t else "missing tag"

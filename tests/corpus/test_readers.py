@@ -126,6 +126,17 @@ def test_undecodable_line_in_utf8_csv_is_rejected_alone(tmp_path):
     assert rows[rows["reason"].isna()]["word"].tolist() == ["ok", "fine", "good"]
 
 
+def test_a_nul_byte_in_a_word_rejects_the_line_and_its_sentence(tmp_path):
+    path = write(tmp_path / "g.csv", GMB_HEADER + "Sentence: 1,ab\x00c,NN,O\n,d,NN,O\nSentence: 2,e,NN,B-geo\n,f,NN,B-\x00\n"
+                 "Sentence: 3,g,NN,O\n")
+    for blocksize in (None, 40):
+        rows = compute_rows(read_corpus(str(path), blocksize=blocksize)).set_index("line")
+        assert rows.loc[2, "reason"] == "NUL character in the word or tag"
+        assert rows.loc[3, "reason"] == "in a sentence with a rejected line (line 2)"
+        assert rows.loc[5, "reason"] == "NUL character in the word or tag"
+        assert rows[rows["reason"].isna()]["word"].tolist() == ["g"]
+
+
 def test_tokens_before_the_first_marker_are_rejected(tmp_path):
     path = write(tmp_path / "g.csv", GMB_HEADER + ",orphan,NN,O\nSentence: 1,a,NN,O\n")
     rows = compute_rows(read_corpus(str(path)))
@@ -212,6 +223,9 @@ def test_a_corrupt_parquet_file_is_one_clear_error(tmp_path):
     "make, message",
     [
         (lambda p: write(p, ""), "file is empty"),
+        (lambda p: write(p, GMB_HEADER), "file has a header but no token lines"),
+        (lambda p: write(p, GMB_HEADER.rstrip("\n")), "file has a header but no token lines"),
+        (lambda p: write(p, GMB_HEADER + "\n \r\n\n"), "file has a header but no token lines"),
         (lambda p: write(p, "Sentence #,Word,POS\nSentence: 1,a,NN\n"), "cannot tell the format"),
         (lambda p: p, "file not found"),
     ],
@@ -256,3 +270,80 @@ def test_conll_line_with_undecodable_bytes_rejects_only_its_sentence(tmp_path):
     assert kept["word"].tolist() == ["EU", "rejects"]
     bad = rows[rows["reason"].notna()].set_index("line")["reason"].to_dict()
     assert bad == {1: "in a sentence with a rejected line (line 2)", 2: "not valid utf-8 (byte 2)"}
+
+
+def test_a_parquet_file_without_rows_is_as_good_as_empty(tmp_path):
+    path = tmp_path / "tokens.parquet"
+    pd.DataFrame({"sentence_id": pd.Series([], dtype=str), "word": pd.Series([], dtype=str),
+                  "tag": pd.Series([], dtype=str)}).to_parquet(path)
+    with pytest.raises(InputError, match=r"tokens\.parquet: Parquet file has no rows"):
+        compute_rows(read_corpus(str(path)))
+
+
+@pytest.mark.parametrize(
+    "python_encoding, option, message",
+    [
+        ("utf-16", "utf-16", r"(encoding utf-16 is not supported|file is UTF-16).*convert .* to UTF-8 first"),
+        ("utf-16-le", "utf-16-le", r"encoding utf-16-le is not supported .*; convert the file to UTF-8 first"),
+        ("utf-16", None, r"file is UTF-16 \(it starts with a UTF-16 byte-order mark\); convert it to UTF-8 first"),
+        ("utf-32", None, "file is UTF-32"),
+        ("utf-16", "latin-1", "file is UTF-16"),  # an explicit (wrong) encoding does not hide the BOM
+        ("utf-8", "no-such-codec", "unknown encoding 'no-such-codec'"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["auto", "gmb"])
+def test_wide_encodings_are_refused_with_one_line(tmp_path, python_encoding, option, message, fmt):
+    path = write(tmp_path / "ner_dataset.csv", GMB_HEADER + "".join(gmb_lines(3)), python_encoding)
+    with pytest.raises(InputError, match=rf"ner_dataset\.csv: {message}"):
+        read_corpus(str(path), fmt=fmt, encoding=option)
+
+
+@pytest.mark.parametrize("encoding", [None, "utf-8", "utf-8-sig"])
+def test_a_utf8_byte_order_mark_is_skipped_in_every_text_format(tmp_path, encoding):
+    bom = b"\xef\xbb\xbf"
+    gmb_text = GMB_HEADER + "".join(gmb_lines(30, long_every=4))
+    gmb = write(tmp_path / "a.csv", bom + gmb_text.encode("utf-8"))
+    plain = write(tmp_path / "plain.csv", gmb_text.encode("utf-8"))
+    tutorial = write(tmp_path / "ner.csv", bom + b",sentence_idx,word,tag\n0,1,Caf\xc3\xa9,O\n1,1,Paris,B-geo\n2,2,Lima,B-geo\n")
+    conll = write(tmp_path / "c.conll", bom + b"Paris NNP B-geo\nis VBZ O\n\nLima NNP B-geo\n")
+    for blocksize in (None, 100):
+        rows = compute_rows(read_corpus(str(gmb), encoding=encoding, blocksize=blocksize))
+        expected = compute_rows(read_corpus(str(plain), encoding=encoding, blocksize=blocksize))
+        assert rows["reason"].isna().all()
+        pd.testing.assert_frame_equal(rows.drop(columns=["sentence_id", "source_file"]),
+                                      expected.drop(columns=["sentence_id", "source_file"]))
+    rows = compute_rows(read_corpus(str(tutorial), encoding=encoding))
+    assert rows["word"].tolist() == ["Café", "Paris", "Lima"] and rows["reason"].isna().all()
+    rows = compute_rows(read_corpus(str(conll), encoding=encoding))
+    assert rows["word"].tolist() == ["Paris", "is", "Lima"] and rows["sentence_id"].iat[0] == "c.conll#L1"
+
+
+def every_token_lines(n_sentences: int, *, long_every: int = 0) -> list[tuple[int, str, str]]:
+    """``(sentence key, word, tag)`` rows where every row carries its sentence key."""
+    rows = []
+    for s in range(1, n_sentences + 1):
+        n_tokens = 40 if long_every and s % long_every == 0 else 2 + s % 6
+        rows += [(s, f"Paris{s}" if t == 1 else f"w{s}_{t}", "B-geo" if t == 1 else "O") for t in range(n_tokens)]
+    return rows
+
+
+@pytest.mark.parametrize("layout", ["tutorial", "csv"])
+def test_every_token_layouts_are_independent_of_blocksize(tmp_path, layout):
+    rows = every_token_lines(60, long_every=7)
+    if layout == "tutorial":  # ner.csv: an unnamed index column, sentence_idx, word, tag, junk columns
+        text = ",sentence_idx,word,pos,tag,junk\n" + "".join(
+            f"{i},{s},{w},NN,{t},x\n" for i, (s, w, t) in enumerate(rows))
+        options = {}
+    else:  # a generic token table keyed on every row, in another column order
+        text = "tag,word,sent\n" + "".join(f"{t},{w},s{s}\n" for s, w, t in rows)
+        options = {"fmt": "csv", "sentence_column": "sent", "word_column": "word", "tag_column": "tag",
+                   "sentence_marker": "every-token"}
+    path = write(tmp_path / ("ner.csv" if layout == "tutorial" else "tokens.csv"), text)
+    whole = compute_rows(read_corpus(str(path), blocksize=None, **options))
+    assert whole["reason"].isna().all() and len(whole) == len(rows)
+    assert whole["sentence_id"].nunique() == 60
+    assert whole.groupby("sentence_id", sort=False)["token_index"].apply(lambda t: list(t) == list(range(len(t)))).all()
+    for blocksize in (64, 200, 1000):  # block edges fall inside sentences; 40-token sentences span several blocks
+        read = read_corpus(str(path), blocksize=blocksize, **options)
+        assert read.rows.npartitions > 3
+        pd.testing.assert_frame_equal(compute_rows(read), whole)

@@ -207,3 +207,27 @@ def test_gpu_training_without_a_gpu_worker_fails_fast(prefect_api, prepared_synt
                           TrainConfig(preset="tiny", epochs=1, max_batches_per_epoch=5), gpu=True)
     assert time.monotonic() - started < 90
     assert not (tmp_path / "bundle").exists()
+
+
+def test_flows_follow_the_output_folder_rule_and_do_not_retry_a_refusal(prefect_api, prepared_synthetic, tmp_path):
+    from flows.prepare import prepare_corpus_flow
+    from flows.train import train_tagger_flow
+    from nerbatch.errors import OutputDirectoryError
+    from nerbatch.train import TrainConfig
+
+    (tmp_path / "corpus").mkdir()
+    corpus = write_gmb(tmp_path / "corpus" / "ner_dataset.csv", synthetic_sentences(40, seed=5))
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.md").write_text("mine")
+    started = time.monotonic()
+    with pytest.raises(OutputDirectoryError, match="not an earlier prepare output"):
+        prepare_corpus_flow([str(corpus)], str(notes))
+    with pytest.raises(OutputDirectoryError, match="holds the input"):
+        prepare_corpus_flow([str(corpus)], str(tmp_path / "corpus"), overwrite=True)
+    with pytest.raises(OutputDirectoryError, match="not an earlier train output"):
+        train_tagger_flow(str(prepared_synthetic), str(notes), TrainConfig(preset="tiny", epochs=1))
+    assert time.monotonic() - started < 60  # a refusal is never retried (retries wait 10 s and more)
+    assert sorted(p.name for p in notes.iterdir()) == ["todo.md"] and corpus.exists()
+    report = prepare_corpus_flow([str(corpus)], str(notes), overwrite=True)
+    assert sum(report.sentences.values()) == 40 and not (notes / "todo.md").exists()
