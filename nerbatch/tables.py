@@ -1,4 +1,4 @@
-"""The data contracts of DESIGN.md as Arrow schemas: one place to read them."""
+"""The data contracts (README: "Data contracts") as Arrow schemas: one place to read them."""
 
 from __future__ import annotations
 

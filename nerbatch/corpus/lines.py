@@ -8,7 +8,9 @@ Line frame columns: ``line`` (int64, physical 1-based line number in the file),
 count is returned beside the frame.
 
 CSV lines go through pyarrow's parser (the only one that handles a bad first
-line of a block, see the field notes); we check that rows map one-to-one onto
+line of a block: given a malformed first line, pandas' C and python engines
+infer an implicit index and shift every column of the block, silently; pandas
+issue #47490); we check that rows map one-to-one onto
 physical lines and fall back to a line-by-line parse when they don't (bad
 quoting that swallows newlines, undecodable bytes), so every reject carries
 its exact line number.

@@ -1,4 +1,4 @@
-"""Readers: token-labelled files in, the token table (DESIGN.md) out, as Dask
+"""Readers: token-labelled files in, the token table (``nerbatch.tables.TOKEN_SCHEMA``) out, as Dask
 dataframes.
 
 Every reader returns a :class:`TokenRead`: ``tokens`` (``sentence_id``,
