@@ -73,9 +73,11 @@ def prepare_task(inputs: list[str], out_dir: str, options: PrepareOptions, overw
 
 @task(name="train", retries=1, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_unless_bad_input)
 def train_task(prepared_dir: str, bundle_dir: str, config: TrainConfig, overwrite: bool = False) -> dict:
+    from nerbatch.model.backend import describe_devices
+
     logger = get_run_logger()
     worker = where_am_i()
-    logger.info("training on %s", worker)
+    logger.info("training on %s: %s", worker, describe_devices())
     result = train_tagger(prepared_dir, bundle_dir, config, on_epoch=lambda row: logger.info("%s", describe_epoch(row)),
                           overwrite=overwrite)
     rows = []
