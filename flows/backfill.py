@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from flows.runners import dask_task_runner
+from flows.tag import require_paths
 from flows.tasks import tag_date_task
 from nerbatch.errors import InputError, NerbatchError
 from nerbatch.tag import TagOptions
@@ -100,6 +101,7 @@ def backfill_flow(
 ) -> list[dict]:
     """Tag every date from ``start_date`` to ``end_date`` (inclusive), or, without
     them, every date the archive ``input_template`` has files for."""
+    require_paths(input_template=input_template, bundle_dir=bundle_dir, out_root=out_root)
     if (start_date is None) != (end_date is None):
         raise ValueError("give both start_date and end_date, or neither (then the archive is scanned)")
     if max_concurrency < 1:  # checked before the archive scan, which may be slow on an object store

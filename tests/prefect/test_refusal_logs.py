@@ -21,11 +21,14 @@ class Collect(logging.Handler):
 
 @pytest.fixture()
 def flow_run_log():
+    from prefect.settings import PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW, temporary_settings
+
     logger = logging.getLogger("prefect.flow_runs")
     handler = Collect()
     logger.addHandler(handler)
     try:
-        yield logger, handler.lines
+        with temporary_settings({PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}):  # no flow run here
+            yield logger, handler.lines
     finally:
         logger.removeHandler(handler)
 
