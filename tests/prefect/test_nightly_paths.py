@@ -59,13 +59,28 @@ def test_a_run_without_its_paths_is_refused_at_once_naming_them():
         backfill_flow.fn("", "/models/current", "/data/tagged")
 
 
+def _deploy_nightly_as(name: str, env: dict[str, str], folder: Path) -> str:
+    """Deploy the nightly of deploy/prefect.yaml under another name (so that the session's
+    nightly and its scheduled runs stay as they are), as README step 3 does; the output."""
+    config = yaml.safe_load(PREFECT_FILE.read_text())
+    [nightly] = [d for d in config["deployments"] if d["name"] == "nightly"]
+    config["deployments"] = [{**nightly, "name": name}]
+    prefect_file = folder / f"{name}.yaml"
+    prefect_file.write_text(yaml.safe_dump(config))
+    return prefect_cli("--no-prompt", "deploy", "--prefect-file", str(prefect_file), "--name", name, env=env)
+
+
 @pytest.mark.slow
 def test_a_scheduled_nightly_run_gets_the_operators_paths_and_completes(prefect_server, deployed, operator_paths,
-                                                                        trained_synthetic):
-    nightly = deployed["tag-documents/nightly"]
+                                                                        trained_synthetic, tmp_path):
+    assert deployed["tag-documents/nightly"]["schedules"][0]["active"]  # the session's, deployed the same way
+    output = _deploy_nightly_as("nightly-scheduled", {**prefect_server.env, **operator_paths}, tmp_path)
+    assert "PAUSED" not in output
+    nightly = prefect_server.deployment("tag-documents/nightly-scheduled")
     expected = {"input_template": operator_paths["NERBATCH_INPUT_TEMPLATE"],
                 "bundle_dir": operator_paths["NERBATCH_MODEL_DIR"], "out_root": operator_paths["NERBATCH_OUT_ROOT"]}
     assert {k: nightly["parameters"][k] for k in expected} == expected
+    assert nightly["schedules"][0]["active"] is True
     query = {"flow_runs": {"deployment_id": {"any_": [nightly["id"]]}, "state": {"type": {"any_": ["SCHEDULED"]}}},
              "sort": "EXPECTED_START_TIME_ASC", "limit": 5}
     deadline = time.monotonic() + 90
@@ -87,8 +102,7 @@ def test_a_scheduled_nightly_run_gets_the_operators_paths_and_completes(prefect_
                        {"state": {"type": "SCHEDULED", "name": "Scheduled", "state_details": {"scheduled_time": now}},
                         "force": True})
     worker = Service("worker-cpu-scheduled", [PREFECT, "worker", "start", "--pool", "cpu", "--name", "test-scheduled"],
-                     {**prefect_server.env, "PREFECT_WORKER_QUERY_SECONDS": "2"}, prefect_server.home,
-                     cwd=prefect_server.home)
+                     {**prefect_server.env, "PREFECT_WORKER_QUERY_SECONDS": "2"}, tmp_path, cwd=tmp_path)
     try:
         finished = prefect_server.wait_for_flow_run(run["id"], timeout=420, watch=[worker])
     finally:
@@ -104,16 +118,8 @@ def test_a_scheduled_nightly_run_gets_the_operators_paths_and_completes(prefect_
 @pytest.mark.slow
 def test_a_nightly_deployed_without_its_paths_has_its_schedule_paused_and_says_what_to_set(prefect_server, deployed,
                                                                                             tmp_path):
-    # The same deployment under another name, so that the session's nightly stays as it is.
-    config = yaml.safe_load(PREFECT_FILE.read_text())
-    [nightly] = [d for d in config["deployments"] if d["name"] == "nightly"]
-    config["deployments"] = [{**nightly, "name": "nightly-without-paths"}]
-    prefect_file = tmp_path / "prefect.yaml"
-    prefect_file.write_text(yaml.safe_dump(config))
     env = {k: v for k, v in prefect_server.env.items() if k not in OPERATOR_PATH_VARIABLES}
-
-    output = prefect_cli("--no-prompt", "deploy", "--prefect-file", str(prefect_file), "--name",
-                         "nightly-without-paths", env=env)
+    output = _deploy_nightly_as("nightly-without-paths", env, tmp_path)
     [line] = [line for line in output.splitlines() if "PAUSED" in line]
     assert "NERBATCH_MODEL_DIR is not set" in line and "run `prefect deploy` again" in line
     deployment = prefect_server.deployment("tag-documents/nightly-without-paths")
