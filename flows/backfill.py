@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from flows.runners import dask_task_runner
+from flows.tag import require_paths
 from flows.tasks import tag_date_task
 from nerbatch.errors import InputError, NerbatchError
 from nerbatch.tag import TagOptions
@@ -52,6 +53,7 @@ def dates_in_archive(input_template: str) -> list[dt.date]:
 @flow(name="backfill-run")
 def _backfill(input_template: str, dates: list[dt.date], bundle_dir: str, out_root: str, options: TagOptions,
               max_concurrency: int) -> list[dict]:
+    """Every date's status; a failed date is reported by the caller (one line), not here."""
     logger = get_run_logger()
     statuses: list[dict] = []
     for i in range(0, len(dates), max_concurrency):
@@ -63,6 +65,7 @@ def _backfill(input_template: str, dates: list[dt.date], bundle_dir: str, out_ro
                 summary = future.result()
                 statuses.append({"date": str(date), "status": summary.status, "documents": summary.documents,
                                  "entities": summary.entities, "reason": ""})
+                logger.info("%s: %s", date, summary.status)
             else:
                 try:
                     future.result()
@@ -71,15 +74,18 @@ def _backfill(input_template: str, dates: list[dt.date], bundle_dir: str, out_ro
                     reason = str(exc)
                 statuses.append({"date": str(date), "status": "failed", "documents": 0, "entities": 0,
                                  "reason": reason})
-            logger.info("%s: %s %s", date, statuses[-1]["status"], statuses[-1]["reason"])
     create_table_artifact(key="backfill-status", table=statuses, description="Per-date status of the backfill")
-    failed = [s for s in statuses if s["status"] == "failed"]
-    if failed:
-        raise BackfillIncomplete(
-            f"{len(failed)} of {len(statuses)} dates failed: "
-            + "; ".join(f"{s['date']}: {s['reason']}" for s in failed)
-        )
     return statuses
+
+
+def incomplete(statuses: list[dict]) -> BackfillIncomplete | None:
+    """One error naming every failed date with its file and reason, or None."""
+    failed = [s for s in statuses if s["status"] == "failed"]
+    if not failed:
+        return None
+    return BackfillIncomplete(
+        f"{len(failed)} of {len(statuses)} dates failed: " + "; ".join(f"{s['date']}: {s['reason']}" for s in failed)
+    )
 
 
 @flow(name="backfill")
@@ -95,11 +101,17 @@ def backfill_flow(
 ) -> list[dict]:
     """Tag every date from ``start_date`` to ``end_date`` (inclusive), or, without
     them, every date the archive ``input_template`` has files for."""
+    require_paths(input_template=input_template, bundle_dir=bundle_dir, out_root=out_root)
     if (start_date is None) != (end_date is None):
         raise ValueError("give both start_date and end_date, or neither (then the archive is scanned)")
     if max_concurrency < 1:  # checked before the archive scan, which may be slow on an object store
         raise ValueError("max_concurrency must be at least 1")
     dates = dates_between(start_date, end_date) if start_date else dates_in_archive(input_template)
     runner = dask_task_runner(dask_address)
-    return _backfill.with_options(task_runner=runner)(input_template, dates, bundle_dir, out_root, options,
-                                                       max_concurrency)
+    statuses = _backfill.with_options(task_runner=runner)(input_template, dates, bundle_dir, out_root, options,
+                                                           max_concurrency)
+    # Raised here, in the run an operator watches (`prefect deployment run --watch`
+    # streams this run's logs, not its subflow's): one line, and the failed state's message.
+    if error := incomplete(statuses):
+        raise error
+    return statuses

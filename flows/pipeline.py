@@ -149,11 +149,17 @@ def main() -> None:
     if problem:
         print(problem, file=sys.stderr)
         raise SystemExit(2)
-    where = ner_pipeline(
-        corpus=args.corpus, work_dir=args.work_dir, documents=args.documents, date=args.date,
-        train=TrainConfig(preset=args.preset, epochs=args.epochs, tagger=vectors_override(args.vectors)),
-        dask_address=args.dask_address,
-    )
+    from nerbatch.errors import NerbatchError
+
+    try:
+        where = ner_pipeline(
+            corpus=args.corpus, work_dir=args.work_dir, documents=args.documents, date=args.date,
+            train=TrainConfig(preset=args.preset, epochs=args.epochs, tagger=vectors_override(args.vectors)),
+            dask_address=args.dask_address,
+        )
+    except NerbatchError as exc:  # bad input: the flow logged it as one line; no traceback here either
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     print("\nmodel report:   " + where["model_report"] + f"  (test entity F1 {where['test_f1']})")
     print("tagged entities: " + where["entities"])
     print("tagged tokens:   " + where["tokens"])

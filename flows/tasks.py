@@ -18,6 +18,9 @@ from nerbatch.prepare import PrepareOptions, PrepareReport, prepare_corpus
 from nerbatch.tag import TagOptions, TagSummary, tag_documents
 from nerbatch.train import TrainConfig, describe_epoch, train_tagger
 
+#: How a flow run is told to redo a date that is already done (the CLI's ``--force``).
+FORCE_PARAMETER = 'options={"force": true}'
+
 #: Back-off between retries of a transient failure (a lost worker, a flaky file system).
 RETRY_DELAYS = [10, 30, 90]
 
@@ -70,9 +73,11 @@ def prepare_task(inputs: list[str], out_dir: str, options: PrepareOptions, overw
 
 @task(name="train", retries=1, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_unless_bad_input)
 def train_task(prepared_dir: str, bundle_dir: str, config: TrainConfig, overwrite: bool = False) -> dict:
+    from nerbatch.model.backend import describe_devices
+
     logger = get_run_logger()
     worker = where_am_i()
-    logger.info("training on %s", worker)
+    logger.info("training on %s: %s", worker, describe_devices())
     result = train_tagger(prepared_dir, bundle_dir, config, on_epoch=lambda row: logger.info("%s", describe_epoch(row)),
                           overwrite=overwrite)
     rows = []
@@ -103,10 +108,13 @@ def tag_date_task(input_template: str, date: dt.date, bundle_dir: str, out_root:
     with cluster():
         summary = tag_documents(resolve_inputs(input_template, date), bundle_dir, out_root,
                                 options.model_copy(update={"date": date}))
-    get_run_logger().info(summary.summary())
-    create_markdown_artifact(
-        key=f"tag-{date.isoformat()}",
-        markdown=f"# tag {date}\n\n```\n{summary.summary()}\n```\n\nOutputs: `{out_root}` (partition `dt={date}`)",
-        description=f"Tagging summary for {date}",
-    )
+    text = summary.summary(force_option=FORCE_PARAMETER)
+    get_run_logger().info(text)
+    # A skipped date wrote nothing: its artifact from the run that wrote it stays the latest.
+    if summary.status == "written":
+        create_markdown_artifact(
+            key=f"tag-{date.isoformat()}",
+            markdown=f"# tag {date}\n\n```\n{text}\n```\n\nOutputs: `{out_root}` (partition `dt={date}`)",
+            description=f"Tagging summary for {date}",
+        )
     return summary

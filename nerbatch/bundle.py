@@ -86,9 +86,10 @@ def write_bundle(
     ``model`` now; ``extra_files(staging_dir, version)`` may add files (the
     report) before the bundle is swapped in.
     """
-    import keras
-
+    from nerbatch.model.backend import load_keras
     from nerbatch.model.tagger import without_training_state
+
+    keras = load_keras()
 
     out_dir = Path(out_dir)
     staging = staging_dir_for(out_dir)

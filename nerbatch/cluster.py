@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 
 import dask
@@ -36,19 +36,22 @@ def worker_environment() -> dict[str, str]:
             "DASK_LOGGING__DISTRIBUTED": "warning"}
 
 
-def start_local_cluster(**options) -> LocalCluster:
+def start_local_cluster(*, environment: Mapping[str, str] | None = None, **options) -> LocalCluster:
     """``LocalCluster(**options)`` whose worker processes start with
-    :func:`worker_environment`. It must be in place before a worker is spawned
-    (Dask's ``distributed.nanny.pre-spawn-environ``): a spawned worker imports
-    NumPy and sets up logging before a Nanny's ``env`` reaches it."""
-    pre_spawn = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment().items()}
-    with dask.config.set(pre_spawn), environment_restored():
+    :func:`worker_environment` plus ``environment`` (e.g. the Prefect API its
+    tasks report to). It must be in place before a worker is spawned (Dask's
+    ``distributed.nanny.pre-spawn-environ``): a spawned worker imports NumPy and
+    sets up logging before a Nanny's ``env`` reaches it."""
+    variables = {**worker_environment(), **(environment or {})}
+    pre_spawn = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in variables.items()}
+    with dask.config.set(pre_spawn), environment_restored(variables):
         return LocalCluster(**options)
 
 
 @contextmanager
-def environment_restored() -> Iterator[None]:
-    """This process's worker-environment variables as they were before the block.
+def environment_restored(variables: Iterable[str] = ()) -> Iterator[None]:
+    """This process's worker-environment variables (and ``variables``) as they were
+    before the block.
 
     A Nanny writes its pre-spawn variables into its own process's environment
     before each spawn (Dask documents it), so without this the process that
@@ -56,7 +59,7 @@ def environment_restored() -> Iterator[None]:
     for the rest of its life (a training run after ``prepare`` in one process
     used one core of two).
     """
-    keys = (*worker_environment(), "PYTHONHASHSEED")
+    keys = {*worker_environment(), "PYTHONHASHSEED", *variables}
     before = {k: os.environ.get(k) for k in keys}
     try:
         yield

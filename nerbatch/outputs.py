@@ -151,6 +151,7 @@ class RunInfo(BaseModel):
     model_version: str
     options: dict[str, Any] = {}  # tagging options that change the output (JSON values)
     timings: dict[str, float] = {}  # seconds per step, as measured by the caller
+    counts: dict[str, Any] = {}  # what the run counted (documents, sentences, ...; JSON values)
 
     @property
     def fingerprint(self) -> str:
@@ -174,6 +175,10 @@ class Manifest(BaseModel):
     timings: dict[str, float]
     created_at: str  # ISO 8601, UTC
     nerbatch_version: str
+    # What the committed run counted, so that a skipped rerun reports the same numbers
+    # (documents and sentences are not row counts of any dataset). Empty in manifests
+    # written before it was recorded.
+    counts: dict[str, Any] = {}
 
     def rows(self, dataset: str) -> int:
         entry = self.datasets.get(dataset)
@@ -435,6 +440,7 @@ def commit_partition(
         },
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         nerbatch_version=nerbatch.__version__,
+        counts=info.counts,
     )
     stamp = json.dumps({"commit_id": staging.attempt, "run_id": staging.run_id, "date": staging.date}).encode()
     for dataset in datasets:

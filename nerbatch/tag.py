@@ -98,10 +98,14 @@ class TagSummary(BaseModel):
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
 
-    def summary(self) -> str:
+    def summary(self, force_option: str = "--force") -> str:
+        """What the run did, for a person. ``force_option`` is how the caller spells
+        "redo a done date": ``--force`` on the command line, ``options={"force": true}``
+        as a Prefect parameter."""
         if self.status == "skipped":
             return (f"tag {self.date}: already done with the same inputs and model {self.model_version} "
-                    f"(commit {self.commit_id}); nothing written. Use --force to redo it.")
+                    f"(commit {self.commit_id}: {self.documents:,} documents, {self.entities:,} entities); "
+                    f"nothing written. Use {force_option} to redo it.")
         labels = ", ".join(f"{k} {v:,}" for k, v in sorted(self.entities_by_label.items())) or "none"
         lines = [
             f"tag {self.date}: {self.documents:,} documents, {self.sentences:,} sentences, {self.tokens:,} tokens "
@@ -304,29 +308,41 @@ def _tag_and_commit(
     stage_seconds: Counter = Counter(info.timings)
     for r in results:
         stage_seconds.update(r.seconds)
-    info = info.model_copy(update={"timings": {k: round(v, 3) for k, v in stage_seconds.items()}})
+    info = info.model_copy(update={"timings": {k: round(v, 3) for k, v in stage_seconds.items()},
+                                   "counts": run_counts(results)})
     return commit_partition(staging, written, info), results, info.timings
 
 
-def _summary(
-    manifest: Manifest, out_root, status, seconds: float, results: Sequence[PartitionResult] | None = None
-) -> TagSummary:
-    if results is None:  # skipped: what the committed run recorded
-        return TagSummary(
-            date=manifest.date, status=status, output_root=str(out_root), model_version=manifest.model_version,
-            run_id=manifest.run_id, commit_id=manifest.commit_id, documents=0, sentences=0,
-            tokens=manifest.rows("tokens"), entities=manifest.rows("entities"), entities_by_label={},
-            rejects=manifest.rows("rejects"), rejects_by_reason={}, seconds=seconds,
-        )
+def run_counts(results: Sequence[PartitionResult]) -> dict:
+    """The counts of a run (as :class:`TagSummary` fields), recorded in its manifest."""
     labels: Counter = Counter()
     reasons: Counter = Counter()
     for r in results:
         labels.update(r.entities_by_label)
         reasons.update(r.rejects_by_reason)
+    return {
+        "documents": sum(r.documents for r in results), "sentences": sum(r.sentences for r in results),
+        "tokens": sum(r.tokens for r in results), "entities": sum(labels.values()),
+        "entities_by_label": dict(sorted(labels.items())), "rejects": sum(reasons.values()),
+        "rejects_by_reason": dict(sorted(reasons.items())),
+    }
+
+
+def recorded_counts(manifest: Manifest) -> dict:
+    """The counts the committed run recorded; for a manifest written before they were
+    recorded, the row counts of its datasets (documents and sentences unknown: 0)."""
+    if manifest.counts:
+        return manifest.counts
+    return {"documents": 0, "sentences": 0, "tokens": manifest.rows("tokens"), "entities": manifest.rows("entities"),
+            "entities_by_label": {}, "rejects": manifest.rows("rejects"), "rejects_by_reason": {}}
+
+
+def _summary(
+    manifest: Manifest, out_root, status, seconds: float, results: Sequence[PartitionResult] | None = None
+) -> TagSummary:
+    # skipped: what the committed run recorded
+    counts = recorded_counts(manifest) if results is None else run_counts(results)
     return TagSummary(
         date=manifest.date, status=status, output_root=str(out_root), model_version=manifest.model_version,
-        run_id=manifest.run_id, commit_id=manifest.commit_id,
-        documents=sum(r.documents for r in results), sentences=sum(r.sentences for r in results),
-        tokens=sum(r.tokens for r in results), entities=sum(labels.values()), entities_by_label=dict(labels),
-        rejects=sum(reasons.values()), rejects_by_reason=dict(reasons), seconds=seconds,
+        run_id=manifest.run_id, commit_id=manifest.commit_id, seconds=seconds, **counts,
     )

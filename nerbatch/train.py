@@ -92,15 +92,19 @@ def train_tagger(
     on_epoch: Callable[[dict], None] | None = None,
     progress: bool = False,
     overwrite: bool = False,
+    cores: int | None = None,
 ) -> TrainResult:
     """Train on the ``train`` split, early-stop on ``validation`` entity F1,
     evaluate on ``validation`` and ``test``, and write the bundle.
 
     ``bundle_dir`` is replaced as a whole, so before any work it must be new,
     empty or an earlier bundle (``overwrite``: any other folder, never a file,
-    an input's folder, ``/``, ``$HOME`` or the current folder)."""
-    import keras
+    an input's folder, ``/``, ``$HOME`` or the current folder).
 
+    ``cores``: TensorFlow's thread pools (default: every core of this machine, also in
+    a Dask worker process that runs with one thread; see
+    :func:`nerbatch.model.backend.dedicate_cores`)."""
+    from nerbatch.model.backend import dedicate_cores, load_keras, machine_cores
     from nerbatch.model.tagger import build_decoder, build_tagger, encode_sentences, input_names
     from nerbatch.model.vectors import BUILTIN_SOURCES, load_vectors
 
@@ -115,6 +119,8 @@ def train_tagger(
     n_train, n_train_tokens = count_split(sentences_dir, "train")
     if n_train == 0:
         raise InputError(str(sentences_dir), "the train split is empty")
+    keras = load_keras()
+    log.info("training with %d TensorFlow threads", dedicate_cores(cores or machine_cores()))
     keras.utils.set_random_seed(config.seed)
     keys = input_names(tagger_config)
     vectors = load_vectors(tagger_config.vectors) if tagger_config.vectors else None
@@ -252,7 +258,9 @@ def describe_epoch(row: dict) -> str:
 def global_dtype_policy(name: str | None) -> Iterator[None]:
     """Layers built inside use the Keras dtype policy ``name`` (None: leave it);
     the process-wide policy is restored after, so later models are not affected."""
-    import keras
+    from nerbatch.model.backend import load_keras
+
+    keras = load_keras()
 
     previous = keras.mixed_precision.global_policy()
     if name:

@@ -28,5 +28,5 @@ fi
 unset -f _nerbatch_install
 export PATH="$VENV/bin:$PATH"
 # Quiet, offline-friendly defaults for TensorFlow and Prefect; callers may override.
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"  # 2 still shows oneDNN notes at run time
 export PREFECT_SERVER_ANALYTICS_ENABLED="${PREFECT_SERVER_ANALYTICS_ENABLED:-false}"

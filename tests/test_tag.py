@@ -79,6 +79,24 @@ def test_rerun_skips_force_rewrites_identically(tmp_path, trained_synthetic, das
     assert sorted(p.name for p in (tmp_path / "out" / "entities" / f"dt={DATE}").iterdir()) == names
 
 
+def test_a_skipped_rerun_reports_the_counts_of_the_run_that_wrote_the_date(tmp_path, trained_synthetic,
+                                                                           dask_client_fixture):
+    from flows.tasks import FORCE_PARAMETER
+
+    write_dump(tmp_path / "dump", 30, 2)
+    inputs = [str(tmp_path / "dump" / "*.parquet")]
+    first = tag_documents(inputs, trained_synthetic.bundle_dir, tmp_path / "out", TagOptions(date=DATE))
+    again = tag_documents(inputs, trained_synthetic.bundle_dir, tmp_path / "out", TagOptions(date=DATE))
+    assert first.status == "written" and again.status == "skipped"
+    counted = ("documents", "sentences", "tokens", "entities", "entities_by_label", "rejects", "rejects_by_reason")
+    assert {k: getattr(again, k) for k in counted} == {k: getattr(first, k) for k in counted}
+    assert first.documents == 30
+    # The way to redo it, as each caller spells it.
+    assert again.summary().endswith("nothing written. Use --force to redo it.")
+    assert again.summary(force_option=FORCE_PARAMETER).endswith('Use options={"force": true} to redo it.')
+    assert "--force" not in again.summary(force_option=FORCE_PARAMETER)
+
+
 def test_bad_documents_are_tagged_or_rejected_never_fatal(tmp_path, trained_synthetic, dask_client_fixture):
     import csv
     import io

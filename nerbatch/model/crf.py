@@ -24,8 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-from keras import ops
+from nerbatch.model.backend import load_keras
+
+keras = load_keras()  # not `import keras`: nerbatch starts the backend in one place
+ops = keras.ops
 
 #: Stand-in for -inf in max/argmax recursions: finite, so no inf - inf = nan.
 _NEG_LARGE = -1e9

@@ -30,15 +30,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import keras
 import numpy as np
-from keras import ops
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nerbatch.model.backend import load_keras
 from nerbatch.model.crf import CRF, CRFDecode
 from nerbatch.model.features import DEFAULT_MAX_WORD_LENGTH, NUM_CASING_CLASSES, encode_batch
 from nerbatch.model.vectors import WordVectors, load_vectors
 from nerbatch.vocab import PAD_ID, UNK_ID, Vocabulary
+
+keras = load_keras()  # not `import keras`: nerbatch starts the backend in one place
+ops = keras.ops
 
 
 class TaggerConfig(BaseModel):

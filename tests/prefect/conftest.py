@@ -38,7 +38,10 @@ _EXEC = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); o
 
 #: Variables of the developer's shell that would point the tests elsewhere.
 _FOREIGN = ("PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_PROFILE", "PREFECT_HOME", "DASK_SCHEDULER_ADDRESS",
-            "NERBATCH_PROJECT_DIR")
+            "NERBATCH_PROJECT_DIR", "NERBATCH_INPUT_TEMPLATE", "NERBATCH_MODEL_DIR", "NERBATCH_OUT_ROOT")
+
+#: What README step 2 has an operator export before `prefect deploy`: the nightly's paths.
+OPERATOR_PATH_VARIABLES = ("NERBATCH_INPUT_TEMPLATE", "NERBATCH_MODEL_DIR", "NERBATCH_OUT_ROOT")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -206,10 +209,18 @@ def prefect_api(prefect_server):
 
 
 @pytest.fixture(scope="session")
-def deployed(prefect_server) -> dict[str, dict]:
+def operator_paths(tmp_path_factory) -> dict[str, str]:
+    """The paths an operator exports before deploying (README step 2), in a scratch folder."""
+    root = tmp_path_factory.mktemp("operator")
+    return {"NERBATCH_INPUT_TEMPLATE": f"{root}/dumps/{{date}}/*.parquet", "NERBATCH_MODEL_DIR": f"{root}/models/current",
+            "NERBATCH_OUT_ROOT": f"{root}/tagged"}
+
+
+@pytest.fixture(scope="session")
+def deployed(prefect_server, operator_paths) -> dict[str, dict]:
     """The work pools ``cpu`` and ``gpu`` and every deployment of deploy/prefect.yaml,
-    created the way an operator does (CLI, from the repository root)."""
-    env = prefect_server.env
+    created the way an operator does (CLI, from the repository root, the paths exported)."""
+    env = {**prefect_server.env, **operator_paths}
     creating = [subprocess.Popen([PREFECT, "work-pool", "create", pool, "--type", "process", "--overwrite"], env=env,
                                  cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                  stdin=subprocess.DEVNULL, start_new_session=True) for pool in ("cpu", "gpu")]

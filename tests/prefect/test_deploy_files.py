@@ -38,7 +38,12 @@ def test_nightly_schedule_has_a_timezone_and_avoids_the_dst_hour():
     assert schedule["timezone"] == "Europe/Berlin" and hour.isdigit() and int(hour) != 2
     assert nightly["concurrency_limit"] == 1
     assert {"input_template", "bundle_dir", "out_root"} <= set(nightly["parameters"])
-    assert "{date}" in nightly["parameters"]["input_template"]
+    # The template comes from the deploying environment; the build step that decides whether
+    # the schedule is active requires it to hold {date} (tests/prefect/test_nightly_paths.py).
+    assert nightly["parameters"]["input_template"] == "{{ $NERBATCH_INPUT_TEMPLATE }}"
+    [step] = nightly["build"]
+    assert "NERBATCH_INPUT_TEMPLATE" in step["prefect.deployments.steps.run_shell_script"]["script"]
+    assert schedule["active"] == "{{ nightly-paths.stdout }}"
 
 
 def _instructions(dockerfile: Path) -> list[tuple[str, str]]:

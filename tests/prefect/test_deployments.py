@@ -38,7 +38,7 @@ def test_deployments_match_prefect_yaml(deployed):
     assert nightly["global_concurrency_limit"]["limit"] == 1
     assert nightly["parameters"]["timezone"] == "Europe/Berlin"
     assert {"input_template", "bundle_dir", "out_root"} <= set(nightly["parameters"])
-    assert nightly["job_variables"]["env"]["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    assert nightly["job_variables"]["env"]["TF_CPP_MIN_LOG_LEVEL"] == "3"
     [schedule] = nightly["schedules"]
     assert schedule["active"] and schedule["schedule"]["cron"] == "30 4 * * *"
     assert schedule["schedule"]["timezone"] == "Europe/Berlin"
