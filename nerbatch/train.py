@@ -28,7 +28,7 @@ from nerbatch.evaluate import score_entities
 from nerbatch.inference import Predictor
 from nerbatch.scoring import evaluate_split, load_split
 from nerbatch.staging import check_replaceable, check_writable
-from nerbatch.vocab import Vocabulary
+from nerbatch.vocab import UNK_ID, Vocabulary
 from nerbatch.weight_averaging import WeightAverage
 
 log = logging.getLogger(__name__)
@@ -230,10 +230,13 @@ def train_tagger(
 def vectors_summary(vectors, vocab: Vocabulary, validation: list[list[str]]) -> dict:
     """How much the vector table covers: training words and tokens, and the validation
     tokens that the trainable embedding has never seen (``<unk>`` to it)."""
+    from nerbatch.model.features import word_ids
     from nerbatch.model.vectors import coverage
 
     train = coverage(vectors, vocab.words[2:], vocab.word_counts[2:])
-    unseen = [w for sentence in validation for w in sentence if not vocab.has_word(w) and not vocab.has_word(w.lower())]
+    tokens = [w for sentence in validation for w in sentence]
+    # The model's own lookup decides what is unseen (as written, else lowercase).
+    unseen = [w for w, i in zip(tokens, word_ids(tokens, vocab)) if i == UNK_ID]
     return {
         "source": vectors.source,
         "words": len(vectors),

@@ -69,7 +69,7 @@ def casing_class(word: str) -> Casing:
     return Casing.MIXED
 
 
-def _word_ids(words: Sequence[str], vocab: Vocabulary) -> np.ndarray:
+def word_ids(words: Sequence[str], vocab: Vocabulary) -> np.ndarray:
     """int32 [U]: id of each distinct word: as written, else lowercase, else unknown."""
     ids = vocab.word_ids
     out = np.empty(len(words), dtype=np.int32)
@@ -164,7 +164,7 @@ def encode_inputs(
     out: dict[str, np.ndarray] = {}
     if "words" in include:
         out["words"] = np.zeros((batch, steps), dtype=np.int32)
-        out["words"][rows, cols] = _word_ids(distinct, vocab)[codes]
+        out["words"][rows, cols] = word_ids(distinct, vocab)[codes]
     if "chars" in include:
         out["chars"] = np.zeros((batch, steps, width), dtype=np.int32)
         out["chars"][rows, cols] = _char_matrix(distinct, vocab, width)[codes]
