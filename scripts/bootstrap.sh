@@ -30,3 +30,6 @@ export PATH="$VENV/bin:$PATH"
 # Quiet, offline-friendly defaults for TensorFlow and Prefect; callers may override.
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"  # 2 still shows oneDNN notes at run time
 export PREFECT_SERVER_ANALYTICS_ENABLED="${PREFECT_SERVER_ANALYTICS_ENABLED:-false}"
+# The temporary server of a run without PREFECT_API_URL migrates a fresh database first:
+# on a cold machine that took over Prefect's default 20 s, and the main command died.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-120}"
