@@ -408,17 +408,12 @@ def measure_speed(
 
 
 def machine() -> str:
-    import keras
+    from nerbatch.model.backend import describe_devices, load_keras
 
-    try:
-        import tensorflow as tf
-
-        gpus = len(tf.config.list_physical_devices("GPU"))
-    except ImportError:
-        gpus = 0
+    keras = load_keras()  # started where nerbatch starts it: without TensorFlow's start-up lines
     return (
-        f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU(s), {gpus} GPU(s); "
-        f"Python {platform.python_version()}, Keras {keras.__version__} ({keras.backend.backend()} backend)"
+        f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU(s); {describe_devices()}; "
+        f"Python {platform.python_version()}, Keras {keras.__version__}"
     )
 
 
@@ -514,7 +509,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # per-shape retracing notes of predict
     workdir = args.out or Path(tempfile.mkdtemp(prefix="nerbatch-quality-"))
     workdir.mkdir(parents=True, exist_ok=True)
